@@ -1,0 +1,36 @@
+"""Shared fixtures. The demo run is built once per test session and read by many tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNER = REPO / "runner" / "run.py"
+
+
+def run_cli(*args: str, cwd: Path = REPO, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python runner/run.py ARGS`` as a user types it; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, str(RUNNER), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The run folder of `python runner/run.py params/demo.yaml`, executed once per session.
+
+    Set AI2HUMAN_DEMO_RUN to an existing demo run folder to reuse it while developing.
+    """
+    reuse = os.environ.get("AI2HUMAN_DEMO_RUN")
+    if reuse:
+        return Path(reuse)
+    out = tmp_path_factory.mktemp("runs")
+    proc = run_cli("params/demo.yaml", "--out", str(out))
+    assert proc.returncode == 0, f"demo run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return out / "demo"

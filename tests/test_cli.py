@@ -1,0 +1,73 @@
+"""The runner as a user types it: bad input exits 2 with one clear message and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_cli
+
+
+def _params(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _assert_refused(proc, out: Path, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir()), "a refused run must not create a run folder"
+
+
+@pytest.mark.parametrize(
+    "text, extra, needles",
+    [
+        ("learning_rat: 1e-4\n", [], ["learning_rat: unknown parameter", "did you mean 'learning_rate'"]),
+        ('max_steps: "ten"\n', [], ["max_steps: expected an integer, got 'ten'"]),
+        ("max_steps: 5\nlearning_rate: : 1\n", [], ["line 2", "YAML syntax error"]),
+        ("run_name: ../x\n", [], ["run_name: '../x' is not a safe folder name"]),
+        ("max_steps: 5\n", ["--set", "max_stepz=3"], ["max_stepz: unknown parameter", "did you mean 'max_steps'"]),
+        ("max_steps: 5\n", ["--set", "dataset_path=no/such/file.csv"], ["dataset_path:", "does not exist"]),
+    ],
+    ids=["unknown-key", "wrong-type", "yaml-syntax", "unsafe-run-name", "set-unknown-key", "missing-dataset"],
+)
+def test_bad_params_exit_2_with_a_message_and_no_run_folder(tmp_path, text, extra, needles):
+    out = tmp_path / "runs"
+    proc = run_cli(str(_params(tmp_path, text)), "--out", str(out), *extra)
+    _assert_refused(proc, out, *needles)
+
+
+def test_missing_params_file(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli(str(tmp_path / "nope.yaml"), "--out", str(out))
+    _assert_refused(proc, out, "not found", "demo.yaml")
+
+
+def test_no_params_file_prints_usage_and_lists_the_files():
+    proc = run_cli()
+    assert proc.returncode == 2
+    assert "usage: run.py" in proc.stderr
+    for name in ("params/demo.yaml", "params/v1.yaml", "params/v5.yaml"):
+        assert name in proc.stderr
+
+
+def test_a_7b_model_on_a_cpu_machine_points_to_kaggle(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "runs"
+    proc = run_cli(str(REPO / "params" / "v5.yaml"), "--out", str(out))
+    _assert_refused(proc, out, "Qwen2.5-7B", "--kaggle", "--force")
+
+
+def test_help_is_instant_and_lists_the_options():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for option in ("--set", "--only", "--out", "--fresh", "--force"):
+        assert option in proc.stdout
