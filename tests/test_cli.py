@@ -71,3 +71,19 @@ def test_help_is_instant_and_lists_the_options():
     assert proc.returncode == 0
     for option in ("--set", "--only", "--out", "--fresh", "--force"):
         assert option in proc.stdout
+
+
+def test_kaggle_dry_run_of_v5_writes_the_kernel_folders(tmp_path):
+    import json
+
+    out = tmp_path / "runs"
+    proc = run_cli("params/v5.yaml", "--kaggle", "--dry-run", "--out", str(out),
+                   env={"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": str(tmp_path / "nokaggle")})
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing was sent to Kaggle" in proc.stdout
+    for short, nb in (("eda", "01_eda"), ("finetune", "02_finetune"), ("evaluate", "03_evaluate")):
+        meta = json.loads((out / "v5" / "kaggle" / nb / "kernel-metadata.json").read_text())
+        assert meta["code_file"] == f"{nb}.ipynb" and meta["kernel_type"] == "notebook" and meta["is_private"] is True
+        assert meta["id"].endswith(f"ai2human-v5-{short}")
+        assert meta["enable_gpu"] is (short != "eda")
+    assert json.loads((out / "v5" / "kaggle" / "03_evaluate" / "kernel-metadata.json").read_text())["kernel_sources"]

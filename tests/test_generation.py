@@ -110,6 +110,11 @@ def test_bad_arguments_are_refused(tiny, prompts):
         generate(model, tokenizer, prompts, max_new_tokens=0)
 
 
+def test_no_prompts_no_work(tiny):
+    result = generate(*tiny, [], max_new_tokens=4)
+    assert result.texts == [] and result.tokens_per_second == 0.0
+
+
 def test_cut_at_template_drops_a_new_alpaca_block():
     text = "A plain answer.\n\n### Instruction:\nRewrite this\n\n### Response:\nmore"
     assert cut_at_template(text) == "A plain answer."

@@ -135,9 +135,9 @@ def test_added_number_is_caught():
 
 
 def test_added_name_is_caught_mid_sentence_and_at_sentence_start():
-    output = "Priya visited Lisbon with her brother Marcus. Oliver stayed home in New York."
+    output = "Priya visited Lisbon with her brother Marcus. Oliver stayed home in New York with Dr. Okafor."
     names = metrics.added_entities(SOURCE, output)["names"]
-    assert names == ["Marcus", "Oliver", "New York"]
+    assert names == ["Marcus", "Oliver", "New York", "Dr Okafor"]
 
 
 def test_added_dates_are_caught_and_reordered_dates_are_not():
@@ -230,7 +230,7 @@ def test_verdict_quotes_the_table(scored):
     table = metrics.summary_table(scores, styles)
     text = metrics.verdict(table, {"accuracy": 0.97, "roc_auc": 0.99}, 0.7)
     share = f"{100 * table.loc['finetuned', 'judged_human_share']:.0f}%"
-    assert f"judged human {share} of the time" in text
+    assert f"The fine-tuned model is judged human {share} of the time" in text
     assert f"{table.loc['finetuned', 'similarity_mean']:.2f} mean similarity" in text
     assert "the unchanged input" in text and "ROC AUC 0.99" in text
     assert "near chance" in metrics.verdict(table, {"accuracy": 0.5, "roc_auc": 0.52}, 0.7)

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import kaggle
 from .errors import UserError
 from .params import NOTEBOOKS, REPO_ROOT, resolve_run
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
     parser.add_argument("--force", action="store_true", help="run a large model on a CPU-only machine anyway")
     parser.add_argument("--stream", action="store_true", help="stream the notebooks' output instead of a progress bar")
+    kaggle.add_arguments(parser)
     return parser
 
 
@@ -49,7 +51,8 @@ def _first_comment(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.params:
+    on_kaggle = kaggle.requested(args)
+    if not args.params and not getattr(args, "follow", None):
         print(_usage_with_files(parser), file=sys.stderr)
         return 2
     try:
@@ -59,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         names = [s.run_name for s in specs]
         if len(set(names)) != len(names):
             raise UserError(f"two params files give the same run_name ({', '.join(names)}); set run_name in each")
+        if on_kaggle:
+            # Kaggle's GPUs run it: the local hardware check does not apply.
+            return kaggle.main(args, specs)
         from .runs import check_run, execute_run, resolve_paths
 
         for spec in specs:

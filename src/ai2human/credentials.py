@@ -13,6 +13,7 @@ kind of secret, never the secret itself.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -24,10 +25,10 @@ from pathlib import Path
 # own (git commits and checksums have that shape), so Kaggle and W&B keys need their name nearby.
 PATTERNS: list[tuple[str, re.Pattern]] = [
     ("Kaggle API key (kaggle.json)", re.compile(r'"key"\s*:\s*"[0-9a-f]{32}"')),
-    ("Kaggle API key", re.compile(r"KAGGLE_KEY['\"]?\s*[:=]\s*['\"]?[0-9a-f]{32}\b")),
+    ("Kaggle API key", re.compile(r"KAGGLE_KEY['\"\]]{0,2}\s*[:=]\s*['\"]?[0-9a-f]{32}\b")),
     ("Kaggle access token", re.compile(r"\bKGAT_[0-9A-Za-z]{20,}")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("W&B API key", re.compile(r"(?i)wandb[_-]?(?:api[_-]?)?key['\"]?\s*[:=,]\s*['\"]?[0-9a-f]{40}\b")),
+    ("W&B API key", re.compile(r"(?i)wandb[_-]?(?:api[_-]?)?key['\"\]]{0,2}\s*[:=,]\s*['\"]?[0-9a-f]{40}\b")),
     ("W&B API key", re.compile(r"\bwandb\s+login\s+(?:--\S+\s+)*[0-9a-f]{40}\b")),
     ("W&B API key (.netrc)", re.compile(r"api\.wandb\.ai\b.*\bpassword\s+[0-9a-f]{40}\b")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
@@ -115,15 +116,18 @@ def _is_binary(path: Path) -> bool:
 
 
 def _scan_file(path: Path, values, values_re) -> list[Finding]:
-    if zipfile.is_zipfile(path):  # a wheel or zip archive: what matters is the text inside it
+    if zipfile.is_zipfile(path):  # a wheel or zip archive (a torch .pt too): the text inside it
         findings = []
         with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                data = archive.read(member)
-                if b"\0" in data[:BINARY_PROBE]:
+            for member in archive.infolist():
+                if member.is_dir():
                     continue
-                text = data.decode("utf-8", errors="replace").splitlines()
-                findings += [Finding(f"{path}!{member}", n, k) for n, k in _scan_lines(text, values, values_re)]
+                with archive.open(member) as f:  # peek first: tensors can be gigabytes
+                    if b"\0" in f.read(BINARY_PROBE):
+                        continue
+                with archive.open(member) as f:
+                    lines = io.TextIOWrapper(f, encoding="utf-8", errors="replace")
+                    findings += [Finding(f"{path}!{member.filename}", n, k) for n, k in _scan_lines(lines, values, values_re)]
         return findings
     if _is_binary(path):
         return []

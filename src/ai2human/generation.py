@@ -111,6 +111,9 @@ def generate(
     if min_new_tokens:
         settings["min_new_tokens"] = min_new_tokens
 
+    info = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    if not prompts:
+        return GenerationResult([], [], [], 0.0, batch_size, info)
     lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     texts, new_tokens, hit_limit = [""] * len(prompts), [0] * len(prompts), [False] * len(prompts)
@@ -141,5 +144,4 @@ def generate(
                 texts[i] = cut_at_template(text) if stop_at_template else text.strip()
     finally:
         tokenizer.padding_side = previous_side
-    info = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     return GenerationResult(texts, new_tokens, hit_limit, seconds, batch_size, info)

@@ -33,6 +33,15 @@ class Hardware:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for a notebook's setup cell."""
+        cpu = f"{self.cpu_count} CPU cores, {self.ram_gib:g} GiB RAM"
+        if self.device != "cuda":
+            return f"no CUDA GPU; {cpu}"
+        cap = f"{self.capability[0]}.{self.capability[1]}" if self.capability else "?"
+        count = f"{self.gpu_count} x " if self.gpu_count > 1 else ""
+        return f"GPU: {count}{self.gpu_name}, CUDA capability {cap}, {self.gpu_memory_gib:g} GiB, bf16 {'yes' if self.bf16 else 'no'}; {cpu}"
+
 
 def _ram_gib() -> float:
     try:

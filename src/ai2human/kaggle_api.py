@@ -218,11 +218,11 @@ class Client:
         status = getattr(response.status, "name", str(response.status))
         return status, response.failure_message or ""
 
-    def download_output(self, ref: str, version: int | None, dest: Path) -> list[Path]:
-        """The kernel's output files and its log, into ``dest``."""
+    def download_output(self, ref: str, version: int | None, dest: Path, pattern: str | None = None) -> list[Path]:
+        """The kernel's output files whose names match ``pattern`` (a regex), and its log, into ``dest``."""
         dest.mkdir(parents=True, exist_ok=True)
         files, _ = self.call(f"downloading the output of {ref}", self.api.kernels_output,
-                             self._versioned(ref, version), str(dest), force=True, quiet=True)
+                             self._versioned(ref, version), str(dest), file_pattern=pattern, force=True, quiet=True)
         return [Path(f) for f in files]
 
     # ------------------------------------------------------------------ data sets

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import pprint
 import re
 import shutil
 import subprocess
@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ParamsError
+from .errors import ParamsError, UserError
 from .params import DEPENDS_ON, NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, RunSpec
 from .runs import MODEL_NOTEBOOKS, resolve_paths
 
@@ -88,6 +88,15 @@ def source_hash(root: Path = REPO_ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
+def _has_build_backend() -> bool:
+    try:
+        from importlib.metadata import version
+
+        return int(version("setuptools").split(".")[0]) >= 77
+    except Exception:  # not installed, or an unparsable version
+        return False
+
+
 def build_wheel(root: Path = REPO_ROOT) -> tuple[Path, str]:
     """The package's wheel for the current sources, built once per source hash and cached."""
     build = source_hash(root)
@@ -104,13 +113,15 @@ def build_wheel(root: Path = REPO_ROOT) -> tuple[Path, str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         dist = Path(tmp) / "dist"
+        # With the build backend already here (setuptools >= 77, as pyproject asks) the build is
+        # offline; otherwise pip fetches it into an isolated build environment.
+        offline = ["--no-build-isolation", "--no-index"] if _has_build_backend() else []
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-             "--quiet", "--wheel-dir", str(dist), str(src)],
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", *offline, "--quiet", "--wheel-dir", str(dist), str(src)],
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"building the ai2human wheel failed:\n{proc.stderr[-2000:]}")
+            raise UserError(f"building the ai2human wheel failed (is `make setup` done?):\n{proc.stderr[-2000:]}")
         wheel = next(dist.glob("ai2human-*.whl"))
         cache.mkdir(parents=True, exist_ok=True)
         shutil.copy2(wheel, cache / wheel.name)
@@ -277,21 +288,46 @@ def render_notebook(source: Path, target: Path, parameters: dict, setup: dict) -
     import nbformat
     import papermill as pm
 
-    pm.execute_notebook(str(source), str(target), parameters=parameters, prepare_only=True,
-                        kernel_name="python3", language="python", progress_bar=False)
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    # papermill re-parses the parameters cell and warns about its comments and "unknown"
+    # parameters; params.py has already validated every name and value, so hush it here.
+    papermill_log.setLevel(logging.ERROR)
+    try:
+        pm.execute_notebook(str(source), str(target), parameters=parameters, prepare_only=True,
+                            kernel_name="python3", language="python", progress_bar=False)
+    finally:
+        papermill_log.setLevel(level)
     nb = nbformat.read(target, as_version=4)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     at = next(i for i, t in enumerate(tags) if "injected-parameters" in t or "parameters" in t)
     at = max([i for i, t in enumerate(tags) if "injected-parameters" in t] or [at])
     text = (TEMPLATES / "bootstrap.py").read_text(encoding="utf-8")
-    text = re.sub(r"^KAGGLE_SETUP = \{\}.*$", lambda _: "KAGGLE_SETUP = " + pprint.pformat(setup, sort_dicts=False),
-                  text, count=1, flags=re.M)
+    literal = "KAGGLE_SETUP = {\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in setup.items()) + "}"
+    text, found = re.subn(r"^KAGGLE_SETUP = \{\}.*$", lambda _: literal, text, count=1, flags=re.M)
+    if not found:
+        raise RuntimeError(f"{TEMPLATES / 'bootstrap.py'} lacks its `KAGGLE_SETUP = {{}}` line")
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell(text, metadata={"tags": ["kaggle-setup"]}))
     papermill_meta = nb.metadata.get("papermill", {})
     for key in ("input_path", "output_path"):  # local absolute paths mean nothing on Kaggle
         if key in papermill_meta:
             papermill_meta[key] = target.name
     nbformat.write(nb, target)
+
+
+def kernel_setup(short: str, code: CodeBuild, data: DataSet | None, kernel_sources: list[str]) -> dict:
+    """What the Kaggle setup cell of one notebook needs to know (its ``KAGGLE_SETUP``)."""
+    return {
+        "build": code.build,
+        "code_dataset": code.ref,
+        "code_slug": code.ref.split("/", 1)[1],
+        "wheel": code.wheel,
+        "build_marker": code.marker,
+        "pip": gpu_requirements() if short in MODEL_NOTEBOOKS else [],
+        "secrets": list(SECRETS),
+        "data_slug": data.slug if data else "",
+        "kernel_sources": [ref.split("/", 1)[1] for ref in kernel_sources],
+    }
 
 
 def plan_kernels(spec: RunSpec, out_root: Path, username: str, code: CodeBuild, data: DataSet | None,
@@ -313,20 +349,9 @@ def plan_kernels(spec: RunSpec, out_root: Path, username: str, code: CodeBuild, 
         if "dataset_path" in nb_params and data is not None:
             nb_params["dataset_path"] = data.kaggle_path
         gpu = short in MODEL_NOTEBOOKS
-        setup = {
-            "build": code.build,
-            "code_dataset": code.ref,
-            "code_slug": code.ref.split("/", 1)[1],
-            "wheel": code.wheel,
-            "build_marker": code.marker,
-            "pip": gpu_requirements() if gpu else [],
-            "secrets": list(SECRETS),
-            "data_slug": data.slug if data else "",
-            "kernel_sources": [r.split("/", 1)[1] for r in kernel_sources],
-        }
+        setup = kernel_setup(short, code, data, kernel_sources)
         folder = out_root / spec.run_name / "kaggle" / Path(NOTEBOOKS[short]).stem
-        shutil.rmtree(folder, ignore_errors=True)  # a re-render must not keep a stale output/
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # output/ of an earlier push stays until a new fetch replaces it
         render_notebook(notebook_dir / NOTEBOOKS[short], folder / NOTEBOOKS[short], nb_params, setup)
         meta = dict(template)
         meta.update(

@@ -303,6 +303,9 @@ def _source_support(source: str) -> tuple[set[str], set[str], set[str]]:
     return numbers, dates, words
 
 
+_TITLES = frozenset({"Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr"})
+
+
 def _capitalised_runs(text: str) -> list[tuple[list[str], bool]]:
     """Runs of adjacent capitalised words ("New York"), each with whether it starts a sentence."""
     runs: list[tuple[list[str], bool]] = []
@@ -312,7 +315,8 @@ def _capitalised_runs(text: str) -> list[tuple[list[str], bool]]:
         if not word[0].isupper():
             previous_end = None
             continue
-        if previous_end is not None and text[previous_end : match.start()] == " ":
+        gap = text[previous_end : match.start()] if previous_end is not None else None
+        if gap == " " or (gap == ". " and runs[-1][0][-1] in _TITLES):  # "New York", "Mr. Johnson"
             runs[-1][0].append(word)
         else:
             runs.append(([word], bool(_SENTENCE_START.search(text[: match.start()]))))
@@ -529,38 +533,34 @@ def verdict(table: pd.DataFrame, detector_eval: dict, min_similarity: float, sys
     """The plain-words conclusion the notebook prints, every figure taken from ``table``."""
     t = table.T.to_dict()
     s = t[system]
+    name = SYSTEM_LABELS.get(system, system)
+    Name = name[0].upper() + name[1:]
 
     def pct(x):
         return f"{100 * x:.0f}%"
 
-    others = ", ".join(f"{pct(t[o]['judged_human_share'])} for {SYSTEM_LABELS.get(o, o)}" for o in table.index if o != system)
+    def others(metric, fmt=pct):
+        return ", ".join(f"{SYSTEM_LABELS.get(o, o)} {fmt(t[o][metric])}" for o in table.index if o != system)
+
     lines = [
-        f"{SYSTEM_LABELS.get(system, system).capitalize()}'s rewrites are judged human {pct(s['judged_human_share'])} of the time (against {others}).",
-        f"The detector itself scores accuracy {detector_eval['accuracy']:.2f}, ROC AUC {detector_eval['roc_auc']:.2f} "
+        f"The detector scores accuracy {detector_eval['accuracy']:.2f} and ROC AUC {detector_eval['roc_auc']:.2f} "
         f"on held-out texts: {detector_reliability(detector_eval['roc_auc'])}.",
-        f"They keep the meaning at {s['similarity_mean']:.2f} mean similarity to the input; "
-        f"{pct(s['meaning_drift_share'])} fall below {min_similarity:.2f} (meaning drift).",
-        f"They add unsupported names in {pct(s['adds_names_share'])}, numbers in {pct(s['adds_numbers_share'])} "
-        f"and dates in {pct(s['adds_dates_share'])} of outputs.",
-        f"Length is {s['length_ratio_median']:.2f}x the input (median); {pct(s['empty_share'])} are empty and "
+        f"{Name} is judged human {pct(s['judged_human_share'])} of the time ({others('judged_human_share')}).",
+        f"{Name} keeps the meaning at {s['similarity_mean']:.2f} mean similarity to the input; "
+        f"{pct(s['meaning_drift_share'])} of its rewrites fall below {min_similarity:.2f} (meaning drift).",
+        f"{Name} adds unsupported names in {pct(s['adds_names_share'])}, numbers in {pct(s['adds_numbers_share'])} "
+        f"and dates in {pct(s['adds_dates_share'])} of its outputs (any of them: {others('adds_any_share')}).",
+        f"Its rewrites are {s['length_ratio_median']:.2f}x the input's length (median); {pct(s['empty_share'])} are empty and "
         f"{pct(s['truncated_share'])} were cut off at max_new_tokens.",
     ]
     if "style_distance" in s:
-        base = t.get("base", {}).get("style_distance")
-        ident = t.get("identity", {}).get("style_distance")
-        ref = "; ".join(x for x in (
-            f"base {base:.2f}" if base is not None and system != "base" else "",
-            f"unchanged input {ident:.2f}" if ident is not None else "") if x)
-        lines.append(f"Style distance to the human texts: {s['style_distance']:.2f} human standard deviations ({ref}).")
+        ref = others("style_distance", lambda x: f"{x:.2f}")
+        lines.append(f"Its style sits {s['style_distance']:.2f} human standard deviations from the human texts on average ({ref}).")
     if "base" in t and system != "base":
         gain = s["judged_human_share"] - t["base"]["judged_human_share"]
         sim_change = s["similarity_mean"] - t["base"]["similarity_mean"]
-        better = "more" if gain > 0 else "less" if gain < 0 else "as"
-        lines.append(
-            f"Against the base model without the adapter: {abs(100 * gain):.0f} points {better} often judged human"
-            + (" (no difference)" if gain == 0 else "")
-            + f", similarity {'+' if sim_change >= 0 else ''}{sim_change:.2f}."
-        )
+        judged = "as often judged human" if gain == 0 else f"{abs(100 * gain):.0f} points {'more' if gain > 0 else 'less'} often judged human"
+        lines.append(f"Against the base model without the adapter: {judged}, similarity {sim_change:+.2f}.")
     return "\n".join(lines)
 
 

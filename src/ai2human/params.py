@@ -40,6 +40,8 @@ META = {
     "description": (str, "", "free text shown in the manifest"),
     "kaggle_accelerator": (str, "NvidiaTeslaT4", "Kaggle accelerator for the GPU notebooks (a P100 is refused: no longer supported)"),
     "kaggle_public": (bool, False, "make the pushed Kaggle kernels public (default private)"),
+    "kaggle_dataset": (str, "", "Kaggle data set holding dataset_path's file, OWNER/SLUG; \"\" = <you>/ai2human-<file stem>, which --upload-data creates"),
+    "kaggle_data_license": (str, "other", "licence --upload-data declares for that data set (a Kaggle licence name, e.g. CC0-1.0, CC-BY-4.0)"),
 }
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

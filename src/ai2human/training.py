@@ -94,6 +94,15 @@ class TokenizeReport:
                 cut += f", {self.dropped} dropped (the prompt alone fills max_seq_length)"
         return f"{self.split}: {self.examples} examples, max_seq_length {self.max_seq_length}: {cut}; {self.kept} kept"
 
+    def length_summary(self) -> str:
+        """Token-length percentiles of the full examples (prompt + response + EOS)."""
+        if not self.lengths:
+            return f"{self.split}: no examples"
+        import numpy as np
+
+        p50, p90, p99 = np.percentile(self.lengths, [50, 90, 99])
+        return f"{self.split} example lengths in tokens: median {p50:.0f}, p90 {p90:.0f}, p99 {p99:.0f}, max {max(self.lengths)}"
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("lengths")
@@ -139,6 +148,11 @@ def tokenize_pairs(
         for k in rows:
             rows[k].append(ex[k])
     report.kept = len(rows["input_ids"])
+    if report.examples and not report.kept:
+        raise UserError(
+            f"{split}: all {report.examples} examples are longer than max_seq_length = {max_seq_length} tokens "
+            f"(shortest {min(report.lengths)}); raise max_seq_length or set overlong: truncate"
+        )
     return Dataset.from_dict(rows), report
 
 
@@ -180,64 +194,21 @@ def labels_text(example: dict, tokenizer) -> str:
     return f"⟦{tokenizer.decode(masked)}⟧{tokenizer.decode(trained)}"
 
 
-def eda_overlong_warning(eda_summary_path: str | Path, max_seq_length: int, threshold: float = 0.10) -> str | None:
-    """A warning when the EDA notebook's token lengths say ``max_seq_length`` cuts > 10% of examples.
+def eda_overlong_warning(eda_summary_path: str | Path, max_seq_length: int) -> str:
+    """The EDA notebook's warning when ``max_seq_length`` cuts more than 10% of its examples, else "".
 
-    The EDA summary's layout belongs to the EDA notebook, so this looks defensively for token
-    lengths of full examples: a list of lengths, or percentiles (``p90``, ``90``, ``90%``...).
-    Returns None when the file is missing or holds nothing usable.
+    The EDA counted with the tokenizer it was given; a missing or unreadable summary gives "" (this
+    notebook counts with its own tokenizer anyway).
     """
+    from . import eda
+
     path = Path(eda_summary_path)
     if not path.is_file():
-        return None
+        return ""
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    share = _share_over_from_summary(summary, max_seq_length)
-    if share is None or share <= threshold:
-        return None
-    return (
-        f"EDA ({path.name}): about {share:.0%} of examples are longer than max_seq_length = {max_seq_length} "
-        f"tokens, so they will be {'' if share < 1 else 'all '}dropped or truncated; raise max_seq_length "
-        "(memory grows with it) or accept losing the longest texts"
-    )
-
-
-def _share_over_from_summary(obj, max_seq_length: int, path: str = "") -> float | None:
-    """Search a JSON tree for token lengths of full examples; best guess of the share > max."""
-    candidates = []
-
-    def visit(node, where):
-        if isinstance(node, dict):
-            pct = _percentiles(node)
-            if pct and "token" in where:
-                candidates.append((where, "pct", pct))
-            for k, v in node.items():
-                visit(v, f"{where}.{str(k).lower()}")
-        elif isinstance(node, list) and len(node) >= 5 and all(isinstance(x, (int, float)) for x in node):
-            if "token" in where and ("len" in where or "example" in where):
-                candidates.append((where, "list", node))
-
-    visit(obj, path)
-    if not candidates:
-        return None
-    # Prefer lengths of the whole formatted example over the human or AI text alone.
-    candidates.sort(key=lambda c: (not any(w in c[0] for w in ("example", "full", "format", "prompt")), len(c[0])))
-    where, kind, data = candidates[0]
-    if kind == "list":
-        return sum(1 for x in data if x > max_seq_length) / len(data)
-    above = [q for q, v in data.items() if v > max_seq_length]
-    return (100 - min(above)) / 100 if above else 0.0
-
-
-def _percentiles(d: dict) -> dict[float, float]:
-    out = {}
-    for k, v in d.items():
-        m = re.fullmatch(r"(?:p|q|pct|percentile_?)?(\d{1,2}(?:\.\d+)?)%?", str(k).strip().lower())
-        if m and isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[float(m.group(1))] = float(v)
-    return out if len(out) >= 2 else {}
+        return eda.truncation_warning(eda.read_summary(path), max_seq_length)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 # ---------------------------------------------------------------- options that depend on the hardware
@@ -380,6 +351,7 @@ def build_sft_config(
         padding_free=padding_free,
         include_num_input_tokens_seen="non_padding",  # gives train_tokens_per_second
         dataloader_num_workers=0,
+        dataloader_pin_memory=choice.device == "cuda",
         push_to_hub=False,  # the notebook pushes the adapter alone, at the end
     )
 
@@ -446,20 +418,29 @@ def build_trainer(
     early_stopping_patience: int = 0,
 ):
     """TRL's ``SFTTrainer`` (Unsloth's patched one when Unsloth was imported first) with our callbacks."""
+    import datasets
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
 
     callbacks = [log_callback(log_path)]
     if early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    # TRL's preparation maps (truncate, drop fully masked rows) are no-ops on our tokenised data;
+    # their progress bars would only clutter the report.
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     if choice.backend == "hf" and choice.load_in_4bit and choice.dtype != "bfloat16":
         # TRL casts QLoRA adapters to bf16 (as the QLoRA paper does); a T4 has no bf16 and fp16
         # mixed precision needs fp32 master weights, so keep the few trainable weights in fp32.
@@ -474,6 +455,11 @@ def build_trainer(
 def _step(path: Path) -> int:
     m = re.fullmatch(r"checkpoint-(\d+)", path.name)
     return int(m.group(1)) if m else -1
+
+
+def checkpoint_step(path: str | Path | None) -> int:
+    """The global step of a ``checkpoint-N`` folder; 0 for None (a fresh start)."""
+    return max(_step(Path(path)), 0) if path else 0
 
 
 def is_complete_checkpoint(path: str | Path) -> bool:
@@ -534,8 +520,12 @@ def gpu_memory_gib() -> tuple[float, float]:
     return round(torch.cuda.memory_reserved() / 2**30, 2), round(torch.cuda.max_memory_reserved() / 2**30, 2)
 
 
-def train_metrics(records: list[dict], train_output=None, **extra) -> dict:
-    """The run's headline numbers for ``train_metrics.json`` from the log and the trainer's output."""
+def train_metrics(records: list[dict], train_output=None, resumed_step: int = 0, **extra) -> dict:
+    """The run's headline numbers for ``train_metrics.json`` from the log and the trainer's output.
+
+    Runtime and speed are this session's (after a resume, from ``resumed_step`` on); losses cover
+    the whole log.
+    """
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     final = next((r for r in reversed(records) if "train_runtime" in r), {})
@@ -554,7 +544,14 @@ def train_metrics(records: list[dict], train_output=None, **extra) -> dict:
         "train_samples_per_second": final.get("train_samples_per_second"),
         "train_tokens_per_second": final.get("train_tokens_per_second"),
         "num_input_tokens_seen": final.get("num_input_tokens_seen"),
+        "resumed_from_step": resumed_step,
     }
+    if metrics["train_tokens_per_second"] is None and final.get("num_input_tokens_seen") and final.get("train_runtime"):
+        seen_before = max(
+            (r["num_input_tokens_seen"] for r in records if "num_input_tokens_seen" in r and r["step"] <= resumed_step),
+            default=0,
+        ) if resumed_step else 0
+        metrics["train_tokens_per_second"] = round((final["num_input_tokens_seen"] - seen_before) / final["train_runtime"], 1)
     if train_output is not None:
         metrics["global_step"] = train_output.global_step
     metrics.update(extra)
