@@ -218,10 +218,10 @@ def stream_response(model, tokenizer, prompt: str, max_new_tokens: int, temperat
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    from .generation import _model_device, cut_at_template, eos_token_ids
+    from .generation import cut_at_template, eos_token_ids
 
     eos_ids = eos_token_ids(model, tokenizer)
-    batch = tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(_model_device(model))
+    batch = tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(next(model.parameters()).device)
     prompt_len = batch["input_ids"].shape[1]
     stop = threading.Event()
     progress = {"new_tokens": 0}
@@ -306,18 +306,18 @@ class Rewriter:
         if not text:
             yield "", EMPTY_MESSAGE, None, {"error": "empty input"}
             return
-        max_new_tokens = int(max_new_tokens)
+        # The sliders bound these on the page; an API caller can send anything.
+        max_new_tokens, temperature, top_p = max(1, int(max_new_tokens)), max(0.0, float(temperature)), float(top_p)
         too_long = self.check_length(text, max_new_tokens)
         if too_long:
             yield "", too_long, None, {"error": re.sub(r"\*", "", too_long)}
             return
         state = StreamState("")
-        for state in stream_response(self.model, self.tokenizer, format_prompt(text), max_new_tokens,
-                                     float(temperature), float(top_p)):
+        for state in stream_response(self.model, self.tokenizer, format_prompt(text), max_new_tokens, temperature, top_p):
             if not state.stopped:
                 yield state.text, f"_Rewriting… {state.new_tokens} tokens so far_", None, {}
         generation = {"new_tokens": state.new_tokens, "stopped": state.stopped, "seconds": round(state.seconds, 2),
-                      "max_new_tokens": max_new_tokens, "temperature": float(temperature), "top_p": float(top_p)}
+                      "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
         scores = score_rewrite(text, state.text, self.embedder, self.detector, self.min_similarity)
         yield (state.text, scores_markdown(scores, generation, self.detector_note),
                highlight_added(state.text, scores["added"]), {**scores, "generation": generation})
@@ -421,7 +421,7 @@ def build_page(rewriter: Rewriter):
                             scores = gr.JSON(elem_id="scores-json")
             with gr.Tab("Run", id="run"):
                 gr.Markdown(run_markdown(rewriter.config, rewriter.backend), elem_id="run-summary")
-                with gr.Accordion("manifest.json", open=False):
+                with gr.Accordion("manifest.json", open=True):
                     gr.JSON({k: v for k, v in rewriter.config.manifest.items() if k != "params_file_text"}
                             or {"params": p}, elem_id="manifest")
         button.click(rewriter.rewrite, [source, temperature, top_p, max_new], [output, report, highlighted, scores],
