@@ -35,7 +35,7 @@ fi
 # Our package from the checkout (no install: its dependencies are the image's plus .whl/).
 export PYTHONPATH=/tmp/site:$REPO/src
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1
-export WANDB_MODE=disabled PYTHONUNBUFFERED=1 AI2HUMAN_CACHE=$WORK/cache MPLBACKEND=Agg
+export WANDB_MODE=disabled PYTHONUNBUFFERED=1 AI2HUMAN_CACHE=$WORK/cache
 $PY -m ipykernel install --prefix "$WORK/jupyter" --name python3 >>"$LOG" 2>&1
 export JUPYTER_PATH=$WORK/jupyter/share/jupyter
 
@@ -66,8 +66,15 @@ PY
 {
   echo "## versions"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  $PY -c "import torch, transformers, trl, peft, datasets, bitsandbytes, papermill; print('torch', torch.__version__, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__, '| datasets', datasets.__version__, '| bitsandbytes', bitsandbytes.__version__, '| papermill', papermill.__version__)"
-  $PY -c "import unsloth; print('unsloth', unsloth.__version__)" 2>/dev/null | tail -1
+  $PY -c "
+from importlib.metadata import version
+names = ('torch', 'transformers', 'trl', 'peft', 'accelerate', 'datasets', 'bitsandbytes', 'unsloth', 'unsloth_zoo', 'papermill')
+def v(n):
+    try:
+        return version(n)
+    except Exception:
+        return 'missing'
+print(' | '.join(n + ' ' + v(n) for n in names))"
 } > "$WORK/versions.txt" 2>>"$LOG"
 
 RUNS=()

@@ -5,14 +5,16 @@
 # All for CPython 3.12 on manylinux x86_64, no dependencies resolved (the list below is the
 # closure of papermill + ipykernel minus what the image already holds). About 45 MB in all; the
 # device tool carries at most 64 MiB.
-#   bash scripts/gpu_wheels.sh            # from the repository root; writes .whl/
+#   bash scripts/gpu_wheels.sh                  # writes .whl/ (run from anywhere in the checkout)
+#   SKIP_CARRY=1 bash scripts/gpu_wheels.sh     # .whl/ already holds carry-wheels.sh's set: add the Jupyter wheels only
+#   SKIP_CARRY=1 bash scripts/gpu_wheels.sh /tmp/whl   # a dry run into another folder
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:-.whl}  # another folder for a dry run
 if [[ -z "${SKIP_CARRY:-}" && -x ../shared/device/carry-wheels.sh ]]; then
   bash ../shared/device/carry-wheels.sh "$dest"
 else
-  echo "../shared/device/carry-wheels.sh not found: only the Jupyter wheels are downloaded" >&2
+  echo "carry-wheels.sh skipped (SKIP_CARRY set, or ../shared/device/carry-wheels.sh missing): Jupyter wheels only" >&2
   mkdir -p "$dest"
 fi
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude

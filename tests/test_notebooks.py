@@ -62,3 +62,14 @@ def test_notebooks_pass_nbval_with_the_demo_parameters(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(path):
+    """Papermill skips a parameters line it cannot parse (an '=' in its comment) and then warns that
+    the runner's value is an unknown parameter; every line must parse for papermill as for us."""
+    import papermill as pm
+
+    from ai2human.params import read_parameters
+
+    assert set(pm.inspect_notebook(str(path))) == set(read_parameters(path))

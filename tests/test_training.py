@@ -84,6 +84,19 @@ def test_prompt_is_masked_and_response_with_eos_is_trained(pairs, tokenizer):
     assert T.label_counts(ex) == (len(masked), len(trained))
 
 
+def test_slow_tokenizers_mask_the_same_tokens(pairs, tokenizer):
+    class Slow:  # no offset mapping: the prompt is tokenised on its own instead
+        is_fast = False
+        eos_token = tokenizer.eos_token
+
+        def __call__(self, texts, **kwargs):
+            assert "return_offsets_mapping" not in kwargs
+            return tokenizer(texts)
+
+    ai, human = pairs["ai"].tolist()[:3], pairs["human"].tolist()[:3]
+    assert T.tokenize_examples(ai, human, Slow()) == T.tokenize_examples(ai, human, tokenizer)
+
+
 def test_train_on_inputs_trains_every_token(pairs, tokenizer):
     ex = T.tokenize_example(pairs["ai"][0], pairs["human"][0], tokenizer, train_on_inputs=True)
     assert ex["labels"] == ex["input_ids"]
@@ -119,7 +132,8 @@ def test_labels_html_shows_both_parts_escaped(tokenizer):
     ex = T.tokenize_example("AI <b>text</b>", "Human & text", tokenizer)
     html = T.labels_html(ex, tokenizer)
     assert "line-through" in html and "&lt;b&gt;" in html and "&amp;" in html and "<b>" not in html
-    assert T.labels_text(ex, tokenizer).startswith("⟦Below is an instruction")
+    body = html.split("<pre", 1)[1]  # after the legend
+    assert body.index("Below is an instruction") < body.index("color:#060") < body.index("Human &amp; text")
 
 
 def test_eda_warning_when_max_seq_length_cuts_more_than_10_percent(tmp_path):
@@ -243,6 +257,19 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, datasets):
     assert loss_steps == list(range(1, 9)), "each step logged once: records past the checkpoint were dropped"
     assert [r["step"] for r in records if "eval_loss" in r] == [4, 8]
 
+    # re-running after the end loads the last checkpoint instead of training one step past it
+    last, _ = T.find_checkpoint(tmp_path, "auto")
+    assert last.endswith("checkpoint-8")
+    model, tok = fresh_model()
+    again = T.train(trainer_for(tmp_path, train, evals, model, tok), last)
+    assert again.global_step == 8 and again.metrics["already_finished"]
+    from safetensors.torch import load_file
+
+    saved = load_file(f"{last}/adapter_model.safetensors")
+    name = next(k for k in saved if "lora_B" in k)
+    live = dict(model.named_parameters())[name.replace(".weight", ".default.weight")]
+    assert torch.equal(live.detach(), saved[name])
+
     # the same run without interruption ends at the same step with the same loss
     straight = tmp_path / "straight"
     trainer_for(straight, train, evals).train()
@@ -288,14 +315,40 @@ def test_preview_generates_base_and_fine_tuned_rewrites(pairs):
     assert "=== example 3 ===" in T.format_before_after(table)
 
 
-def test_train_metrics_after_a_resume_counts_this_session_only():
+def test_train_metrics_reads_the_finishing_session():
     records = [
-        {"step": 4, "loss": 2.0, "num_input_tokens_seen": 400},
+        {"step": 4, "loss": 2.0, "num_input_tokens_seen": 400, "train_runtime": 1.0, "train_tokens_per_second": 400.0},
         {"step": 4, "eval_loss": 2.2},
-        {"step": 8, "loss": 1.5, "num_input_tokens_seen": 800},
+        {"step": 8, "loss": 1.5, "num_input_tokens_seen": 800, "train_runtime": 2.0, "train_tokens_per_second": 300.0},
         {"step": 8, "eval_loss": 1.9},
-        {"step": 8, "train_runtime": 2.0, "train_loss": 1.7, "num_input_tokens_seen": 800, "epoch": 1.0},
+        {"step": 8, "train_runtime": 2.1, "train_loss": 1.7, "num_input_tokens_seen": 800, "epoch": 1.0},
     ]
-    m = T.train_metrics(records, resumed_step=4)
+    m = T.train_metrics(records, resumed_from_step=4)
     assert (m["first_eval_loss"], m["final_eval_loss"], m["best_eval_step"]) == (2.2, 1.9, 8)
-    assert m["train_tokens_per_second"] == 200.0 and m["global_step"] == 8 and m["resumed_from_step"] == 4
+    assert (m["train_tokens_per_second"], m["train_runtime_s"], m["train_loss"]) == (300.0, 2.1, 1.7)
+    assert m["global_step"] == 8 and m["resumed_from_step"] == 4
+
+
+# ---------------------------------------------------------------- the demo run's report
+
+@pytest.mark.slow
+def test_demo_finetune_report(demo_run):
+    """What a reader checks in the executed 02_finetune: it ran, learned, plotted, diagnosed, saved."""
+    from peft import PeftModel
+
+    nb = json.loads((demo_run / "02_finetune.ipynb").read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    assert "masked (prompt)" in text and "trained on (response + EOS)" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the loss curves are drawn"
+    assert "[WARNING]" in text or "no warning signs" in text, "the diagnostics are printed"
+    assert "fine-tuned   :" in text and "human (ref.) :" in text, "the before/after preview is printed"
+
+    metrics = json.loads((demo_run / T.TRAIN_METRICS).read_text())
+    assert metrics["evaluations"] >= 3 and metrics["final_eval_loss"] < metrics["first_eval_loss"]
+    assert metrics["train_runtime_s"] < 60 and metrics["backend"] == "hf"
+    for name in (T.TRAIN_LOG, "loss_curves.png", T.PREVIEW):
+        assert (demo_run / name).is_file(), name
+    base, _ = load_model(TINY_MODEL_NAME, CPU, MAX_LEN)
+    assert isinstance(PeftModel.from_pretrained(base, str(demo_run / T.ADAPTER)), PeftModel)

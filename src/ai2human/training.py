@@ -16,6 +16,7 @@ over-long examples before the trainer sees them, and tokenise the prompt and res
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import time
@@ -31,7 +32,6 @@ from .prompts import extract_response, format_example, format_prompt
 
 IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy default)
 OVERLONG_MODES = ("drop", "truncate")
-RESUME_MODES = ("auto", "never")
 CHECKPOINTS = "checkpoints"
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_METRICS = "train_metrics.json"
@@ -43,26 +43,34 @@ _BNB_OPTIM = re.compile(r"(8bit|paged)")
 
 # ---------------------------------------------------------------- tokenisation
 
-def tokenize_example(ai_text: str, human_text: str, tokenizer, train_on_inputs: bool = False) -> dict:
-    """One formatted example as ``input_ids``, ``attention_mask`` and ``labels``.
+def tokenize_examples(ai_texts: list[str], human_texts: list[str], tokenizer, train_on_inputs: bool = False) -> list[dict]:
+    """Formatted examples as ``input_ids``, ``attention_mask`` and ``labels``, tokenised in batches.
 
     With ``train_on_inputs = False`` the prompt tokens (instruction + AI text) get label -100, so the
     loss is on the human response and the EOS only: the model learns to write, not to copy.
     """
-    prompt = format_prompt(ai_text)
-    text = format_example(ai_text, human_text, tokenizer.eos_token)
+    prompts = [format_prompt(ai) for ai in ai_texts]
+    texts = [format_example(ai, human, tokenizer.eos_token) for ai, human in zip(ai_texts, human_texts)]
     if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(text, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
+        enc = tokenizer(texts, return_offsets_mapping=True)
         # A token belongs to the response when it ends after the prompt's last character; added
         # special tokens such as a BOS have the empty span (0, 0) and stay in the prompt.
-        in_response = [end > len(prompt) for _, end in enc["offset_mapping"]]
+        in_response = [[end > len(p) for _, end in offsets] for p, offsets in zip(prompts, enc["offset_mapping"])]
     else:
-        ids = list(tokenizer(text)["input_ids"])
-        n_prompt = len(tokenizer(prompt)["input_ids"])
-        in_response = [i >= n_prompt for i in range(len(ids))]
-    labels = list(ids) if train_on_inputs else [t if r else IGNORE_INDEX for t, r in zip(ids, in_response)]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+        enc = tokenizer(texts)
+        n_prompt = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+        in_response = [[i >= n for i in range(len(ids))] for n, ids in zip(n_prompt, enc["input_ids"])]
+    out = []
+    for ids, resp in zip(enc["input_ids"], in_response):
+        ids = list(ids)
+        labels = list(ids) if train_on_inputs else [t if r else IGNORE_INDEX for t, r in zip(ids, resp)]
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return out
+
+
+def tokenize_example(ai_text: str, human_text: str, tokenizer, train_on_inputs: bool = False) -> dict:
+    """One example as ``tokenize_examples`` makes it."""
+    return tokenize_examples([ai_text], [human_text], tokenizer, train_on_inputs)[0]
 
 
 @dataclass
@@ -132,8 +140,9 @@ def tokenize_pairs(
         raise UserError(f"max_seq_length {max_seq_length} is too small to hold the prompt; use 512 or more")
     report = TokenizeReport(split, len(pairs), max_seq_length, overlong)
     rows = {"input_ids": [], "attention_mask": [], "labels": []}
-    for ai, human in zip(pairs["ai"], pairs["human"]):
-        ex = tokenize_example(ai, human, tokenizer, train_on_inputs)
+    ai, human = pairs["ai"].tolist(), pairs["human"].tolist()
+    examples = [ex for i in range(0, len(ai), 1000) for ex in tokenize_examples(ai[i : i + 1000], human[i : i + 1000], tokenizer, train_on_inputs)]
+    for ex in examples:
         report.lengths.append(len(ex["input_ids"]))
         if len(ex["input_ids"]) > max_seq_length:
             report.over_max += 1
@@ -187,13 +196,6 @@ def labels_html(example: dict, tokenizer) -> str:
     return legend + '<pre style="white-space:pre-wrap">' + "".join(spans) + "</pre>"
 
 
-def labels_text(example: dict, tokenizer) -> str:
-    """Plain-text version of ``labels_html``: the masked part inside ``⟦ ⟧``."""
-    masked = [t for t, label in zip(example["input_ids"], example["labels"]) if label == IGNORE_INDEX]
-    trained = [t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE_INDEX]
-    return f"⟦{tokenizer.decode(masked)}⟧{tokenizer.decode(trained)}"
-
-
 def eda_overlong_warning(eda_summary_path: str | Path, max_seq_length: int) -> str:
     """The EDA notebook's warning when ``max_seq_length`` cuts more than 10% of its examples, else "".
 
@@ -227,7 +229,7 @@ def resolve_optim(optim: str, choice) -> tuple[str, str]:
 
 
 def check_batching(choice, model, packing: bool, padding_free: bool) -> list[str]:
-    """Notes on packing / padding-free for this backend; raises where the combination cannot work.
+    """Notes on packing / padding-free for this backend.
 
     Both put several examples in one row. Unsloth handles that itself. With transformers + PEFT,
     flash-attention separates the examples with its variable-length kernels; with SDPA or eager
@@ -242,14 +244,6 @@ def check_batching(choice, model, packing: bool, padding_free: bool) -> list[str
     attn = str(getattr(getattr(model, "config", None), "_attn_implementation", "") or "")
     if "flash" in attn:
         return [f"{what}: flash-attention ({attn}) keeps the examples of a row apart"]
-    import transformers
-
-    major = int(transformers.__version__.split(".")[0])
-    if major < 5:
-        raise UserError(
-            f"{what} with backend hf needs flash-attention (attn_implementation flash_attention_2) on transformers < 5; "
-            f"this model uses {attn or 'the default attention'}. Set packing: false and padding_free: false, or use backend: unsloth"
-        )
     return [
         f"{what} with {attn or 'default'} attention (no flash-attention here): transformers masks across examples "
         "from the position ids, so the loss is right, but it saves no compute; padding_free: false is as fast here"
@@ -520,15 +514,17 @@ def gpu_memory_gib() -> tuple[float, float]:
     return round(torch.cuda.memory_reserved() / 2**30, 2), round(torch.cuda.max_memory_reserved() / 2**30, 2)
 
 
-def train_metrics(records: list[dict], train_output=None, resumed_step: int = 0, **extra) -> dict:
+def train_metrics(records: list[dict], train_output=None, **extra) -> dict:
     """The run's headline numbers for ``train_metrics.json`` from the log and the trainer's output.
 
-    Runtime and speed are this session's (after a resume, from ``resumed_step`` on); losses cover
-    the whole log.
+    Losses cover the whole log; runtime and speed are those of the session that finished
+    training (after a resume, the part trained in that session; transformers times each session).
     """
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    final = next((r for r in reversed(records) if "train_runtime" in r), {})
+    summary_at = max((i for i, r in enumerate(records) if "train_loss" in r), default=None)
+    final = records[summary_at] if summary_at is not None else {}
+    speed = next((r for r in reversed(records[: (summary_at or len(records)) + 1]) if "train_tokens_per_second" in r), {})
     metrics = {
         "first_eval_loss": evals[0][1] if evals else None,
         "final_eval_loss": evals[-1][1] if evals else None,
@@ -537,29 +533,45 @@ def train_metrics(records: list[dict], train_output=None, resumed_step: int = 0,
         "evaluations": len(evals),
         "first_train_loss": losses[0][1] if losses else None,
         "last_train_loss": losses[-1][1] if losses else None,
-        "train_loss": final.get("train_loss"),  # mean over this session's steps
+        "train_loss": final.get("train_loss"),  # mean over the finishing session's steps
         "global_step": final.get("step", losses[-1][0] if losses else 0),
         "epochs": final.get("epoch"),
         "train_runtime_s": final.get("train_runtime"),
         "train_samples_per_second": final.get("train_samples_per_second"),
-        "train_tokens_per_second": final.get("train_tokens_per_second"),
+        "train_tokens_per_second": speed.get("train_tokens_per_second"),
         "num_input_tokens_seen": final.get("num_input_tokens_seen"),
-        "resumed_from_step": resumed_step,
     }
-    if metrics["train_tokens_per_second"] is None and final.get("num_input_tokens_seen") and final.get("train_runtime"):
-        seen_before = max(
-            (r["num_input_tokens_seen"] for r in records if "num_input_tokens_seen" in r and r["step"] <= resumed_step),
-            default=0,
-        ) if resumed_step else 0
-        metrics["train_tokens_per_second"] = round((final["num_input_tokens_seen"] - seen_before) / final["train_runtime"], 1)
     if train_output is not None:
         metrics["global_step"] = train_output.global_step
     metrics.update(extra)
     return metrics
 
 
+def _finished(checkpoint: str | Path, args) -> bool:
+    """Whether ``checkpoint`` already is the end of the run ``args`` describes."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    step = state.get("global_step", 0)
+    if args.max_steps > 0:
+        return step >= args.max_steps
+    return step >= state.get("max_steps", math.inf) and state.get("num_train_epochs") == args.num_train_epochs
+
+
+def train(trainer, resume_from: str | None = None):
+    """``trainer.train(resume_from_checkpoint=resume_from)``, except when that checkpoint already
+    ends the run (a notebook re-run after training finished): then its adapter is loaded instead,
+    since transformers would train one step past the end."""
+    if resume_from and _finished(resume_from, trainer.args):
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+        from transformers.trainer_utils import TrainOutput
+
+        set_peft_model_state_dict(trainer.model, load_file(str(Path(resume_from) / "adapter_model.safetensors")))
+        return TrainOutput(checkpoint_step(resume_from), float("nan"), {"already_finished": True})
+    return trainer.train(resume_from_checkpoint=resume_from)
+
+
 def save_adapter(model, tokenizer, adapter_dir: str | Path) -> list[str]:
-    """Save the LoRA adapter and tokenizer only (tens of MB; a merged 16-bit 7B would be ~15 GB)."""
+    """Save the LoRA adapter and tokenizer only (~160 MB for a 7B model at r=16; merged in 16-bit: ~15 GB)."""
     adapter_dir = Path(adapter_dir)
     adapter_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(adapter_dir))
