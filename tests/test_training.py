@@ -177,6 +177,7 @@ def test_sft_config_follows_the_parameters(tmp_path):
     assert sft_config(tmp_path, save_steps=0).save_strategy == "no"
     # TRL cannot cut a flattened batch, so padding-free without packing leaves the cut to us
     assert sft_config(tmp_path, padding_free=True).max_length is None
+    assert args.ddp_find_unused_parameters is False  # LoRA uses every trainable weight: DDP need not search
 
 
 def test_sft_config_explains_impossible_combinations(tmp_path):
@@ -218,6 +219,20 @@ def test_find_checkpoint_by_path_and_never(tmp_path):
         T.find_checkpoint(tmp_path, "checkpoints/checkpoint-99")
     path, note = T.find_checkpoint(tmp_path, "never")
     assert path is None and "deleted 1" in note and not five.exists()
+
+
+def test_log_callback_writes_on_the_first_process_only(tmp_path):
+    from transformers import TrainerState
+
+    log = T.log_callback(tmp_path / T.TRAIN_LOG)
+    other = TrainerState(is_world_process_zero=False, global_step=1)
+    log.on_train_begin(None, other, None)
+    log.on_log(None, other, None, logs={"loss": 1.0})
+    assert not (tmp_path / T.TRAIN_LOG).exists(), "a second DDP process writes nothing"
+    first = TrainerState(global_step=1)
+    log.on_train_begin(None, first, None)
+    log.on_log(None, first, None, logs={"loss": 1.0})
+    assert [r["loss"] for r in T.read_log_records(tmp_path / T.TRAIN_LOG)] == [1.0]
 
 
 # ---------------------------------------------------------------- training

@@ -35,6 +35,7 @@ from . import bench_data, bench_model, bench_report
 from .bench_train import BATCHING, parse_case
 from .errors import UserError
 
+WORKER = "ai2human.bench_train"  # the module each backend's process runs
 SRC = Path(__file__).resolve().parents[1]
 REPO = SRC.parent
 PRECISIONS = ("native", "t4")
@@ -51,8 +52,9 @@ DEFAULT_CASES = {
 CPU_CASES = ["full", "real-pad", "real-padfree", "real-rebalance-b4"]
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "unsloth", "unsloth_zoo",
             "xformers", "triton")
-WORKER_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "UNSLOTH_DISABLE_STATISTICS": "1",
-              "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+              "UNSLOTH_DISABLE_STATISTICS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+              "WANDB_MODE": "disabled"}
 
 
 def gpu_info() -> dict:
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="native = bf16 where supported; t4 = fp16 with the process capped at --memory-cap-gib. Repeatable")
     t.add_argument("--cases", default="", help="comma list of REGIME-BATCHING[-bN] (regimes: full, real, epoch; batchings: "
                    f"{', '.join(BATCHING)}); default per backend and precision")
+    t.add_argument("--group", action="append", default=[], metavar="BACKEND/PRECISION=CASES",
+                   help="run exactly these groups in this order, e.g. hf/native=full,real-pad (overrides --backend, "
+                        "--precision and --cases); repeatable")
     t.add_argument("--steps", type=int, default=10, help="optimizer steps of the full-row cases")
     t.add_argument("--skip-steps", type=int, default=2, help="first steps left out of the steady state (compilation)")
     t.add_argument("--real-rows", type=int, default=160, help="examples in the realistic-length epoch (a multiple of 8: whole steps)")
@@ -106,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", default="", help="results folder (default $OUT when set, else bench/results)")
     t.add_argument("--deadline-s", type=float, default=0, help="stop everything after this many seconds, keeping results (0 = none)")
     t.add_argument("--case-timeout", type=float, default=300, help="seconds one case may take")
+    t.add_argument("--epoch-timeout", type=float, default=900, help="seconds one epoch-regime case may take")
     t.add_argument("--load-timeout", type=float, default=300, help="seconds a backend may take to load the model")
+    t.add_argument("--min-group-s", type=float, default=90,
+                   help="start a backend only with at least this many seconds before the deadline")
     t.add_argument("--seed", type=int, default=3407)
     r = sub.add_parser("report", help="merge results files and write docs/benchmarks.md")
     r.add_argument("--add", nargs="*", default=[], help="results JSON files to merge into --results-dir first")
@@ -134,7 +142,7 @@ def worker_env() -> dict:
     return env
 
 
-def stop(proc: subprocess.Popen, grace: float = 15) -> None:
+def stop(proc: subprocess.Popen, grace: float = 10) -> None:
     """Terminate the worker's whole process group (it started its own session), then kill it."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
         try:
@@ -201,60 +209,66 @@ def run_group(backend: str, precision: str, cases: list[str], base_spec: dict, w
         with log.open("a", encoding="utf-8") as f:
             f.write(f"\n===== {backend}/{precision} attempt {group['attempts']}: {', '.join(remaining)}\n")
             f.flush()
-            proc = subprocess.Popen([sys.executable, "-m", "ai2human.bench_train", str(spec_path)], cwd=work,
+            proc = subprocess.Popen([sys.executable, "-m", WORKER, str(spec_path)], cwd=work,
                                     env=worker_env(), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         started, seen, current, since, loaded, why = time.monotonic(), 0, None, 0.0, None, ""
         done_before = len(runs)
+        progress: dict[str, dict] = {}
+
+        def handle(ev: dict) -> None:
+            nonlocal current, since, loaded, order
+            kind = ev.get("event")
+            if kind == "progress":
+                progress[ev["case"]] = {k: v for k, v in ev.items() if k not in ("event", "time", "case")}
+                print(f"[bench] {backend}/{precision} {ev['case']}: step {ev.get('steps')}, {ev.get('s_per_step')} s/step, "
+                      f"{ev.get('nonpad_tokens_per_s')} non-padding tokens/s", flush=True)
+            elif kind == "loaded":
+                loaded = {k: v for k, v in ev.items() if k not in ("event", "time")}
+                group.update(loaded)
+                print(f"[bench] {backend}/{precision}: loaded in {ev.get('load_s')} s + LoRA {ev.get('lora_s')} s; "
+                      f"{ev.get('choice')}", flush=True)
+            elif kind == "case_start":
+                current, since = ev["case"], time.monotonic()
+            elif kind == "case_done":
+                order += 1
+                run = {**ev["result"], "order": order}
+                runs.append(run)
+                if run["case"] in remaining:
+                    remaining.remove(run["case"])
+                current = None
+                print(f"[bench] {backend}/{precision} {run['case']}: {run.get('status')}, {run.get('s_per_step')} s/step, "
+                      f"{run.get('nonpad_tokens_per_s')} non-padding tokens/s, peak {run.get('peak_alloc_gib')} / "
+                      f"{run.get('peak_reserved_gib')} GiB", flush=True)
+            elif kind == "isolation":
+                group["isolation"] = ev["result"]
+            elif kind == "failed":
+                group["error"] = ev.get("error")
+
         while True:
+            exited = proc.poll() is not None  # read the events after learning of the exit: none is missed
             new, seen = read_events(events, seen)
             for ev in new:
-                kind = ev.get("event")
-                if kind == "loaded":
-                    loaded = {k: v for k, v in ev.items() if k not in ("event", "time")}
-                    group.update(loaded)
-                    print(f"[bench] {backend}/{precision}: loaded in {ev.get('load_s')} s + LoRA {ev.get('lora_s')} s; "
-                          f"{ev.get('choice')}", flush=True)
-                elif kind == "case_start":
-                    current, since = ev["case"], time.monotonic()
-                elif kind == "case_done":
-                    order += 1
-                    run = {**ev["result"], "order": order}
-                    runs.append(run)
-                    if run["case"] in remaining:
-                        remaining.remove(run["case"])
-                    current = None
-                    print(f"[bench] {backend}/{precision} {run['case']}: {run.get('status')}, {run.get('s_per_step')} s/step, "
-                          f"{run.get('nonpad_tokens_per_s')} non-padding tokens/s, peak {run.get('peak_alloc_gib')} / "
-                          f"{run.get('peak_reserved_gib')} GiB", flush=True)
-                elif kind == "isolation":
-                    group["isolation"] = ev["result"]
-                elif kind == "failed":
-                    group["error"] = ev.get("error")
-            if proc.poll() is not None:
-                new, seen = read_events(events, seen)
-                for ev in new:  # events written between the last read and the exit
-                    if ev.get("event") == "case_done":
-                        order += 1
-                        runs.append({**ev["result"], "order": order})
-                        remaining = [c for c in remaining if c != ev["result"]["case"]]
-                        current = None
-                    elif ev.get("event") == "isolation":
-                        group["isolation"] = ev["result"]
+                handle(ev)
+            if exited:
                 break
             now = time.monotonic()
             if clock.left() <= 0:
                 why = "the deadline passed"
-            elif current and now - since > args.case_timeout:
-                why = f"the case ran over --case-timeout {args.case_timeout:.0f} s"
+            elif current and now - since > (args.epoch_timeout if current.startswith("epoch") else args.case_timeout):
+                why = f"the case ran over its timeout ({'--epoch-timeout' if current.startswith('epoch') else '--case-timeout'})"
             elif loaded is None and now - started > args.load_timeout:
                 why = f"loading ran over --load-timeout {args.load_timeout:.0f} s"
             if why:
                 stop(proc)
+                for ev in read_events(events, seen)[0]:  # anything written just before it stopped
+                    handle(ev)
                 break
             time.sleep(0.5)
         if current:  # the case that was running when the worker died or was stopped
             order += 1
-            runs.append({"case": current, "status": "timeout" if why else "crashed",
+            # What the case measured before it stopped (progress events), kept as a partial result.
+            partial = {f"partial_{k}" if k in ("steps",) else k: v for k, v in progress.get(current, {}).items()}
+            runs.append({"case": current, "status": "timeout" if why else "crashed", **partial,
                          "error": why or f"worker exited with {proc.returncode} during the case; see {log.name}", "order": order})
             remaining.remove(current)
             if why.startswith("the deadline"):
@@ -262,6 +276,8 @@ def run_group(backend: str, precision: str, cases: list[str], base_spec: dict, w
                 break
             continue  # a fresh worker for the cases left
         if remaining:  # stopped or exited between cases, or before any
+            if why.startswith("the case"):
+                continue  # the case finished just as it was stopped: the rest in a fresh worker
             if why:
                 status, error = "skipped", why
             elif loaded is None:
@@ -292,6 +308,18 @@ def cases_for(backend: str, precision: str, args, cuda: bool) -> list[str]:
     return DEFAULT_CASES[(backend, precision)] if cuda else CPU_CASES
 
 
+def parse_group(text: str) -> tuple[str, str, list[str]]:
+    """``unsloth/t4=full,real-pad`` -> ("unsloth", "t4", ["full", "real-pad"])."""
+    head, _, cases = text.partition("=")
+    backend, _, precision = head.strip().partition("/")
+    precision = precision or "native"
+    names = [c.strip() for c in cases.split(",") if c.strip()]
+    if backend not in BACKENDS or precision not in PRECISIONS or not names:
+        raise UserError(f"--group {text!r}: expected BACKEND/PRECISION=CASE,CASE with BACKEND in {', '.join(BACKENDS)} "
+                        f"and PRECISION in {', '.join(PRECISIONS)}, e.g. hf/native=full,real-pad")
+    return backend, precision, names
+
+
 def cmd_train(args) -> int:
     clock = Clock(args.deadline_s)
     gpu = gpu_info()
@@ -307,6 +335,8 @@ def cmd_train(args) -> int:
         params["max_seq_length"] = args.max_seq_length
     msl = params["max_seq_length"]
     groups = [(b, p, cases_for(b, p, args, cuda)) for p in precisions for b in backends]
+    if args.group:
+        groups = [parse_group(g) for g in args.group]
     try:
         parsed = {c: parse_case(c, params["per_device_train_batch_size"], params["gradient_accumulation_steps"])
                   for _, _, cases in groups for c in cases}
@@ -324,12 +354,13 @@ def cmd_train(args) -> int:
     out_dir = Path(args.out_dir or os.environ.get("OUT") or REPO / "bench" / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ai2human-bench-"))
-    model_dir = Path(args.model_dir) if args.model_dir else bench_model.default_model_dir(shape)
+    model_dir = Path(args.model_dir).resolve() if args.model_dir else bench_model.default_model_dir(shape)
     today = date.today().isoformat()
     name = bench_report.results_name(today, gpu.get("gpu", "cpu"))
     stem = name.removesuffix(".json")
-    print(f"[bench] {gpu.get('gpu', 'CPU')}: shape {shape}, backends {', '.join(backends)}, precisions {', '.join(precisions)}; "
-          f"model folder {model_dir}; results {out_dir / name}", flush=True)
+    print(f"[bench] {gpu.get('gpu', 'CPU')}: shape {shape}; "
+          + "; ".join(f"{b}/{p}: {', '.join(c)}" for b, p, c in groups)
+          + f"; model folder {model_dir}; results {out_dir / name}", flush=True)
 
     start = time.monotonic()
     build = run_build(shape, model_dir, work, out_dir / f"{stem}-build.log", clock, 600)
@@ -343,7 +374,7 @@ def cmd_train(args) -> int:
         "prompt_share": args.prompt_share, "seed": args.seed, "flops": flops, "peaks": peaks,
     }
     all_runs, group_meta = [], []
-    min_start = 150.0 if shape != "tiny" else 5.0
+    min_start = args.min_group_s if shape != "tiny" else 5.0
     for backend, precision, cases in groups:
         log = out_dir / f"{stem}-{backend}-{precision}.log"
         runs, meta = run_group(backend, precision, cases, base_spec, work, log, clock, args, min_start)

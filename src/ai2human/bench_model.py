@@ -222,7 +222,7 @@ def build_model(shape_name: str, model_dir: str | Path, device: str = "", dtype:
         shutil.rmtree(model_dir)
     tmp = Path(tempfile.mkdtemp(prefix=model_dir.name + ".", dir=model_dir.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True, max_shard_size="4GB")
+        model.save_pretrained(tmp, max_shard_size="4GB")  # safetensors: the only format in transformers 5
         tokenizer.save_pretrained(tmp)
         (tmp / MARKER).write_text(json.dumps({"shape_name": shape_name, "shape": shape, "dtype": dtype}, indent=2))
         tmp.rename(model_dir)

@@ -37,6 +37,19 @@ STRETCH_REAL_TPS = 8400  # 0.8 x the full-row rate
 LOSS_AGREEMENT = 0.01  # relative difference of the epoch's token-weighted mean loss
 BACKEND_NAMES = {"unsloth": "Unsloth", "hf": "transformers + PEFT + bitsandbytes"}
 PRECISION_NAMES = {"native": "bf16", "t4": "fp16, 15 GiB cap (T4 budget)"}
+DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def backend_name(run: dict) -> str:
+    if run["backend"] == "hf" and run.get("load_in_4bit") is False:
+        return "transformers + PEFT"
+    return BACKEND_NAMES.get(run["backend"], run["backend"])
+
+
+def precision_name(run: dict) -> str:
+    if run["precision"] == "t4":
+        return f"fp16, {run.get('memory_cap_gib') or T4_BUDGET_GIB:g} GiB cap (T4 budget)"
+    return DTYPE_NAMES.get(run.get("dtype") or "", PRECISION_NAMES.get(run["precision"], run["precision"]))
 HEADLINE_START, HEADLINE_END = "<!-- bench-headline:start -->", "<!-- bench-headline:end -->"
 
 
@@ -175,12 +188,15 @@ def check_targets(doc: dict) -> list[dict]:
             out.append({"target": f"realistic lengths ({name}): >= {level:,} non-padding tokens/s, loss agreeing with the unpacked run",
                         "value": f"{tps:,.0f} with {best['case']} ({tps / level:.2f} x){loss_note}",
                         "met": tps >= level and agree.get("agrees", False)})
-        epoch = _find(doc, "unsloth", "native", next((r["case"] for r in doc.get("runs", []) if r.get("regime") == "epoch"
-                                                     and r["backend"] == "unsloth" and r["precision"] == "native"), ""))
+        epoch = next((r for r in doc.get("runs", []) if r.get("regime") == "epoch" and r["backend"] == "unsloth"
+                      and r["precision"] == "native"), None)
         if _ok(epoch):
-            minutes, how = epoch["train_s"] / 60, f"measured ({epoch['case']}, {epoch['steps']} steps)"
+            minutes, how = epoch["train_s"] / 60, f"measured: {epoch['case']}, {epoch['steps']} steps"
+        elif epoch and epoch.get("epoch") and epoch.get("elapsed_s"):
+            minutes = epoch["elapsed_s"] / epoch["epoch"] / 60
+            how = f"extrapolated from the first {epoch['epoch']:.0%} of {epoch['case']}, stopped by its time limit"
         else:
-            minutes, how = epoch_minutes(doc, best), f"from {best['case']}'s steady-state rate"
+            minutes, how = epoch_minutes(doc, best), f"from {best['case']}'s steady-state rate, not a measured epoch"
         t4 = t4_projection(minutes, doc.get("gpu", ""))
         if minutes is not None:
             out.append({"target": f"an epoch of 3000 realistic rows vs {P100_EPOCH_HOURS:g} h on a P100",
@@ -208,7 +224,7 @@ def runs_table(doc: dict) -> str:
                else (f"{r['mfu_datasheet_peak']:.1%} (datasheet)" if r.get("mfu_datasheet_peak") is not None else "-"))
         mem = (f"{r.get('peak_alloc_gib')} / {r.get('peak_reserved_gib')}" if r.get("peak_reserved_gib") is not None else "-")
         lines.append(
-            f"| {r['case']} | {BACKEND_NAMES.get(r['backend'], r['backend'])} | {PRECISION_NAMES.get(r['precision'], r['precision'])} "
+            f"| {r['case']} | {backend_name(r)} | {precision_name(r)} "
             f"| {r.get('batch_size')} x {r.get('grad_accum')} | {r.get('status')} | {_fmt(r.get('s_per_step'), '.2f')} "
             f"| {_fmt(r.get('tokens_per_s'), ',.0f')} | {_fmt(r.get('nonpad_tokens_per_s'), ',.0f')} "
             f"| {_fmt(r.get('padding_share'), '.0%')} | {mem} | {mfu} | {_fmt(r.get('load_s'), '.0f')} "
@@ -262,7 +278,7 @@ embedding is a lookup):
 
 (forward 2N, input gradients 2N; each LoRA pair forward, input and weight gradients; attention
 4 x layers x heads x head_dim FLOPs per causal query-key pair in the forward, x 3 with the backward.)
-For Qwen2.5-7B, N = {n_b:.2f} B, so 4N = {lin:.1f} GFLOP per token; LoRA r = {r} on all seven projections
+For shape {shape}, N = {n_b:.2f} B, so 4N = {lin:.1f} GFLOP per token; LoRA r = {r} on all seven projections
 adds {lora:.2f} GFLOP; attention adds {attn:.2f} MFLOP per causal pair ({full_row:.2f} GFLOP per token on a
 full {msl}-token row). Padding is not counted. Gradient checkpointing recomputes each layer's
 forward ({recompute:.1f} GFLOP per token more): that is in the hardware FLOPs (HFU, in the JSON), not in MFU.
@@ -276,9 +292,17 @@ def formula_text(doc: dict) -> str:
         return ""
     msl = (doc.get("settings") or {}).get("max_seq_length", 2048)
     per_full_row = f["attention_per_pair"] * msl * (msl + 1) / 2 / msl
-    return FORMULA.format(n_b=f["matmul_params"] / 1e9, lin=f["linear_per_token"] / 1e9, r=(doc.get("settings") or {}).get("lora_r", "?"),
-                          lora=f["lora_per_token"] / 1e9, attn=f["attention_per_pair"] / 1e6, full_row=per_full_row / 1e9, msl=msl,
-                          recompute=f["recompute_per_token"] / 1e9)
+    return FORMULA.format(
+        shape=doc.get("shape_name", "qwen2.5-7b"),
+        n_b=f["matmul_params"] / 1e9,
+        lin=f["linear_per_token"] / 1e9,
+        r=(doc.get("settings") or {}).get("lora_r", "?"),
+        lora=f["lora_per_token"] / 1e9,
+        attn=f["attention_per_pair"] / 1e6,
+        full_row=per_full_row / 1e9,
+        msl=msl,
+        recompute=f["recompute_per_token"] / 1e9,
+    )
 
 
 def headline(doc: dict) -> str:
@@ -327,8 +351,10 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
         "random examples regrouped into micro-batches of similar length: the same steps, the same gradients).",
         "`-bN` sets the micro-batch size with the accumulation adjusted to keep 8 examples per step.",
         "s/step and tokens/s are steady state (the first steps, which compile, are left out and reported as",
-        "'first step'); 'tokens/s all' counts padding, 'non-pad' does not. Memory is PyTorch's peak over the",
-        "training of that case (model included). The epoch loss is the mean of the per-step losses weighted by",
+        "'first step'; only a backend's first case pays the compilation, later cases in the same process reuse it);",
+        "'tokens/s all' counts padding, 'non-pad' does not. Memory is PyTorch's peak over the training of that",
+        "case (model included; the paged optimizer's managed memory and Unsloth's offloaded activations are outside",
+        "PyTorch's count). The epoch loss is the mean of the per-step losses weighted by",
         "trained tokens: over one epoch every batching sees the same examples, so it must agree; with random",
         "weights it cannot fall, so it checks the same tokens get the same loss, not learning. The isolation",
         "check compares each example's loss alone with its loss inside a packed row.",
@@ -341,7 +367,7 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
         peaks = doc.get("peaks") or {}
         measured = peaks.get("measured") or {}
         out += [
-            f"### {doc.get('date')} · {doc.get('gpu')} (`{path.as_posix().split('/bench/')[-1] if '/bench/' in path.as_posix() else path.name}`)",
+            f"### {doc.get('date')} · {doc.get('gpu')} (`bench/results/{path.name}`)",
             "",
             f"Device: {doc.get('gpu')}, {m.get('gpu_memory_gib', '?')} GiB, driver {m.get('driver', '?')}, CUDA {m.get('cuda', '?')}; "
             f"{m.get('cpu_count', '?')} CPU cores. Measured dense matmul: bf16 {_fmt(measured.get('bfloat16'))} TFLOP/s, "
@@ -355,10 +381,11 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
             "",
         ]
         for regime, info in (s.get("lengths") or {}).items():
-            if regime != "full":
-                out.append(f"- `{regime}` lengths: {info.get('rows')} rows ({info.get('dropped')} of {info.get('drawn')} drawn were "
-                           f"longer than max_seq_length and dropped), median {info.get('median'):.0f}, mean {info.get('mean'):.0f}, "
-                           f"p90 {info.get('p90'):.0f} tokens, {info.get('tokens'):,} tokens; source: {info.get('source')}")
+            if regime != "full" and info.get("rows"):
+                out.append(f"- `{regime}` lengths: {info['rows']} rows ({_fmt(info.get('dropped'))} of {_fmt(info.get('drawn'))} "
+                           f"drawn were longer than max_seq_length and dropped), median {_fmt(info.get('median'), '.0f')}, "
+                           f"mean {_fmt(info.get('mean'), '.0f')}, p90 {_fmt(info.get('p90'), '.0f')} tokens, "
+                           f"{_fmt(info.get('tokens'), ',')} tokens in all; source: {info.get('source')}")
         out += ["", runs_table(doc), ""]
         problems = [r for r in doc.get("runs", []) if r.get("status") != "ok"]
         for r in problems:
@@ -370,8 +397,10 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
             else:
                 out.append(f"- isolation check ({backend}/{precision}): packed vs alone max relative loss difference "
                            f"{res['max_rel_diff_packed']:.2e}; control without position restarts {res['max_rel_diff_continuous']:.2e}")
-        out += ["", "#### Targets (issue 8)", "", "| target | measured | met |", "|---|---|---|"]
-        for t in check_targets(doc):
+        targets = check_targets(doc)
+        out += ["", "#### Targets (issue 8)", ""]
+        out += ["| target | measured | met |", "|---|---|---|"] if targets else ["_No target cases in these results._"]
+        for t in targets:
             out.append(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else '**no**'} |")
         out += ["", "#### Realistic lengths: the levers tried (Unsloth, bf16)", "", levers_table(doc), "",
                 "#### Against the reference probes", "", reference_table(doc), ""]

@@ -26,11 +26,11 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import bench_data
-from .bench_model import causal_pairs, flop_counts, training_flops
+from .bench_model import training_flops
 
 # batching -> (packing, padding_free, train_sampling_strategy)
 BATCHING = {
@@ -147,18 +147,36 @@ def micro_batch_stats(torch, input_ids, attention_mask=None, position_ids=None, 
             "trained": (labels != -100).sum() if labels is not None else None}
 
 
-class Meter:
-    """Counts every forward's tokens (pre-hook) and times every optimizer step (callback)."""
+def reduce_micro_batches(micro: list[dict]) -> dict:
+    """One optimizer step's micro-batch stats summed into Python ints."""
+    totals = {"microbatches": len(micro), "padded": sum(m["padded"] for m in micro)}
+    for key in ("real", "trained", "examples", "pairs"):
+        values = [m[key] for m in micro if m[key] is not None]
+        totals[key] = int(sum(int(v.item()) for v in values)) if values else 0
+    totals["max_examples_per_microbatch"] = max((int(m["examples"].item()) for m in micro), default=0)
+    return totals
 
-    def __init__(self, torch):
+
+class Meter:
+    """Counts every forward's tokens (pre-hook) and times every optimizer step (callback).
+
+    At each step's end (the GPU is synchronised there anyway) the step's counts become Python
+    ints; every ``progress_every`` steps a progress event goes to the events file, so a case
+    stopped by a timeout still leaves its rate so far.
+    """
+
+    def __init__(self, torch, events: "Events | None" = None, case: str = "", progress_every: int = 10):
         self.torch = torch
         self.cuda = torch.cuda.is_available()
+        self.events, self.case, self.progress_every = events, case, progress_every
         self.current: list[dict] = []
-        self.steps: list[list[dict]] = []
+        self.totals: list[dict] = []
+        self.collated: list[dict] = []  # fallback when no forward was seen (a trainer calling forward directly)
         self.ends: list[float] = []
         self.used: list[int] = []
         self.start = 0.0
         self.handle = None
+        self.counted_by = "forward"
 
     def _hook(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
@@ -173,6 +191,24 @@ class Meter:
         if self.cuda:
             self.torch.cuda.synchronize()
 
+    def step_end(self, epoch: float | None = None):
+        self._sync()
+        self.ends.append(time.perf_counter())
+        self.totals.append(reduce_micro_batches(self.current))
+        self.current = []
+        if self.cuda:
+            free, total = self.torch.cuda.mem_get_info()
+            self.used.append(total - free)
+        n = len(self.ends)
+        if self.events is not None and n % self.progress_every == 0:
+            later = slice(1, n)  # the first step compiles
+            seconds = self.ends[-1] - self.ends[0]
+            self.events.write("progress", case=self.case, steps=n, epoch=epoch, elapsed_s=round(self.ends[-1] - self.start, 2),
+                              first_step_s=round(self.ends[0] - self.start, 2),
+                              s_per_step=round(seconds / (n - 1), 3) if n > 1 else None,
+                              nonpad_tokens_per_s=round(sum(t["real"] for t in self.totals[later]) / seconds, 1) if seconds else None,
+                              tokens_per_s=round(sum(t["padded"] for t in self.totals[later]) / seconds, 1) if seconds else None)
+
     def attach(self, trainer):
         from transformers import TrainerCallback
 
@@ -184,33 +220,43 @@ class Meter:
                 meter.start = time.perf_counter()
 
             def on_step_end(self, args, state, control, **kwargs):
-                meter._sync()
-                meter.ends.append(time.perf_counter())
-                meter.steps.append(meter.current)
-                meter.current = []
-                if meter.cuda:
-                    free, total = meter.torch.cuda.mem_get_info()
-                    meter.used.append(total - free)
+                meter.step_end(state.epoch)
 
         trainer.add_callback(StepClock())
         self.handle = trainer.model.register_forward_pre_hook(self._hook, with_kwargs=True)
+        # Tap the collator the way Unsloth wraps it: the instance's torch_call, so the object (and
+        # every attribute the trainer or Unsloth reads from it) stays the same.
+        collator = trainer.data_collator
+        torch = self.torch
+
+        def record(batch):
+            ids = batch.get("input_ids") if hasattr(batch, "get") else None
+            if ids is not None:
+                self.collated.append(micro_batch_stats(torch, ids, batch.get("attention_mask"), batch.get("position_ids"),
+                                                       batch.get("packed_seq_lengths"), batch.get("labels")))
+            return batch
+
+        if hasattr(collator, "torch_call"):
+            inner = collator.torch_call
+            collator.torch_call = lambda features: record(inner(features))
+        elif callable(collator):
+            trainer.data_collator = lambda features: record(collator(features))
 
     def detach(self):
         if self.handle is not None:
             self.handle.remove()
             self.handle = None
 
-    def step_totals(self) -> list[dict]:
-        """Per optimizer step: micro-batches and summed counts, as Python ints."""
-        out = []
-        for micro in self.steps:
-            totals = {"microbatches": len(micro), "padded": sum(m["padded"] for m in micro)}
-            for key in ("real", "trained", "examples", "pairs"):
-                values = [m[key] for m in micro if m[key] is not None]
-                totals[key] = int(sum(int(v.item()) for v in values)) if values else 0
-            totals["max_examples_per_microbatch"] = max((int(m["examples"].item()) for m in micro), default=0)
-            out.append(totals)
-        return out
+    def step_totals(self, grad_accum: int) -> list[dict]:
+        """Per optimizer step: micro-batches and summed counts, as Python ints.
+
+        From the forwards seen; if none were (the hook missed them), from the collated batches,
+        ``grad_accum`` to a step (the loader may have prepared one batch more than was trained on).
+        """
+        if not any(t["microbatches"] for t in self.totals) and self.collated:
+            self.counted_by = "collator"
+            return [reduce_micro_batches(self.collated[i * grad_accum:(i + 1) * grad_accum]) for i in range(len(self.totals))]
+        return self.totals
 
 
 def summarize(totals: list[dict], start: float, ends: list[float], skip_steps: int, counts: dict,
@@ -376,8 +422,8 @@ class Worker:
         lora_s = time.perf_counter() - start
         self.model, self.tokenizer = model, tokenizer
         trainable, total_params = training.count_parameters(model)
-        # Each case starts from the same LoRA initialisation.
-        self.initial = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        # Each case starts from the same LoRA initialisation (kept in host memory: not in the GPU peaks).
+        self.initial = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
         self.events.write(
             "loaded", load_s=round(load_s, 1), lora_s=round(lora_s, 1), trainable_params=trainable, total_params=total_params,
             backend=self.choice.backend, dtype=self.choice.dtype, load_in_4bit=self.choice.load_in_4bit,
@@ -431,7 +477,7 @@ class Worker:
             early_stopping_patience=0,
         )
         build_s = time.perf_counter() - start
-        meter = Meter(torch)
+        meter = Meter(torch, self.events, case.name)
         meter.attach(trainer)
         start = time.perf_counter()
         try:
@@ -442,7 +488,7 @@ class Worker:
         memory = self.memory()
         if meter.used:
             memory["device_used_max_gib"] = _gib(max(meter.used))
-        totals = meter.step_totals()
+        totals = meter.step_totals(case.grad_accum)
         counts = spec["flops"]
         result = {
             "status": "ok",
@@ -453,6 +499,7 @@ class Worker:
             **loss_summary(training.read_log_records(run_dir / training.TRAIN_LOG), totals),
             **memory,
             "optim": optim_used,
+            "counted_by": meter.counted_by,
             "notes": notes,
         }
         # Drop accelerate's mixed-precision forward wrapper so the next case's trainer does not nest another.
@@ -468,7 +515,8 @@ class Worker:
 
         With positions restarting per example (what the packing and padding-free collators send)
         the losses must match to rounding; the control sends one continuous sequence, letting later
-        examples attend to earlier ones, which is what a leak would look like.
+        examples attend to earlier ones, which is what a leak would look like: the check is
+        meaningful when the control's difference is well above the packed one.
         """
         torch, model = self.torch, self.model
         msl = self.spec["params"]["max_seq_length"]
@@ -478,20 +526,23 @@ class Worker:
                                          exclude=(tok.pad_token_id,))
         device = next(model.parameters()).device
         ids = [torch.tensor(x, device=device) for x in rows["input_ids"]]
-        labels = [torch.tensor(x, device=device) for x in rows["labels"]]
+        # Only each example's last tokens carry a label: they see the most context, and a mean over
+        # a few tokens moves visibly when that context changes (a mean over hundreds averages out).
+        labels = [torch.cat([torch.full_like(x[:-8], -100), x[-8:]]) for x in ids]
         packed_ids = torch.cat(ids)[None]
         restart = torch.cat([torch.arange(len(x), device=device) for x in ids])[None]
         continuous = torch.arange(packed_ids.shape[1], device=device)[None]
-        extra = {}
+        extra = {"use_cache": False}  # as TRL's compute_loss sends it: with a cache transformers ignores packing
         if self.choice.backend == "unsloth":
             extra["packed_seq_lengths"] = torch.tensor(lengths, dtype=torch.int32, device=device)
         out = {"lengths": lengths, "alone": [], "packed": [], "continuous": []}
         with torch.no_grad():
             for i in range(len(ids)):
                 only_i = torch.cat([lab if j == i else torch.full_like(lab, -100) for j, lab in enumerate(labels)])[None]
-                out["alone"].append(float(model(input_ids=ids[i][None], labels=labels[i][None]).loss))
+                out["alone"].append(float(model(input_ids=ids[i][None], labels=labels[i][None], use_cache=False).loss))
                 out["packed"].append(float(model(input_ids=packed_ids, position_ids=restart, labels=only_i, **extra).loss))
-                out["continuous"].append(float(model(input_ids=packed_ids, position_ids=continuous, labels=only_i).loss))
+                out["continuous"].append(float(model(input_ids=packed_ids, position_ids=continuous, labels=only_i,
+                                                     use_cache=False).loss))
 
         def rel(a, b):
             return max(abs(x - y) / abs(y) for x, y in zip(a, b))

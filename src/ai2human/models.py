@@ -8,6 +8,7 @@ LoRA from the same parameters. Heavy imports stay inside the functions.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .errors import UserError
@@ -74,7 +75,8 @@ def load_model(
 
     kwargs = dict(dtype=choice.torch_dtype())
     if choice.device == "cuda":
-        kwargs["device_map"] = {"": 0}
+        # One GPU per process: LOCAL_RANK is set by accelerate launch (distributed.py), else GPU 0.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
         if choice.load_in_4bit:
             from transformers import BitsAndBytesConfig
 

@@ -20,8 +20,11 @@ from .prompts import format_example
 
 TINY_MODEL_NAME = "local:tiny-qwen2"
 LOCAL_PREFIX = "local:"
-_VERSION = "v1"  # bump when the shape or the tokenizer recipe changes: a new cache folder is built
+_VERSION = "v2"  # bump when the shape or the tokenizer recipe changes: a new cache folder is built
 EOS_TOKEN = "<|endoftext|>"
+# A pad token of its own, as Unsloth's Qwen2.5 uploads have: Unsloth refuses a tokenizer whose pad
+# is its EOS when no reserved pad token exists to switch to.
+PAD_TOKEN = "<|pad|>"
 
 # Small enough that the demo trains in well under a minute on 2 CPU cores; a real Qwen2 otherwise
 # (2 KV heads for 4 query heads keeps grouped-query attention in the code path).
@@ -77,7 +80,7 @@ def build_tiny_model(target: Path | None = None) -> Path:
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=TINY_VOCAB,
-        special_tokens=[EOS_TOKEN],
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -85,7 +88,7 @@ def build_tiny_model(target: Path | None = None) -> Path:
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         eos_token=EOS_TOKEN,
-        pad_token=EOS_TOKEN,  # as Qwen2.5 base models do
+        pad_token=PAD_TOKEN,
         model_max_length=TINY_CONFIG["max_position_embeddings"],
     )
     config = Qwen2Config(

@@ -345,6 +345,9 @@ def build_sft_config(
         padding_free=padding_free,
         include_num_input_tokens_seen="non_padding",  # gives train_tokens_per_second
         dataloader_num_workers=0,
+        # LoRA uses every trainable weight in each step, so DDP (distributed.py) need not search the
+        # graph for unused ones; the search it does by default for a PEFT model costs time each step.
+        ddp_find_unused_parameters=False,
         dataloader_pin_memory=choice.device == "cuda",
         push_to_hub=False,  # the notebook pushes the adapter alone, at the end
     )
@@ -365,6 +368,8 @@ def log_callback(path: str | Path):
             self.path = path
 
         def on_train_begin(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:  # one writer when several processes train (distributed.py)
+                return
             step = state.global_step  # > 0 when resumed from a checkpoint
             keep = [r for r in read_log_records(self.path) if r.get("step", 0) <= step] if step else []
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -372,6 +377,8 @@ def log_callback(path: str | Path):
                 f.writelines(json.dumps(r) + "\n" for r in keep)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero:
+                return
             record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3)}
             record.update({k: _jsonable(v) for k, v in (logs or {}).items()})
             with self.path.open("a", encoding="utf-8") as f:
