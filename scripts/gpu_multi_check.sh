@@ -160,7 +160,7 @@ if one.get("train_runtime_s") and two.get("train_runtime_s"):
     common = sorted(set(logs["hf_1gpu"]) & set(logs["hf_2gpu"]))
     diffs = [abs(logs["hf_2gpu"][s] - logs["hf_1gpu"][s]) / abs(logs["hf_1gpu"][s]) for s in common]
     lines.append(f"**Train loss, 2 GPUs vs 1** at steps {common}: max relative difference {max(diffs):.2e} "
-                 "(bf16/fp16 sums in another order; the data per step is the same)")
+                 "(the same examples per step; floating-point sums in another order)")
 else:
     lines.append("no speed-up: a run failed (see the notes and logs.txt)")
 smi = out / "nvidia_smi.csv"

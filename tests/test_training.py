@@ -362,7 +362,7 @@ def test_demo_finetune_report(demo_run):
 
     metrics = json.loads((demo_run / T.TRAIN_METRICS).read_text())
     assert metrics["evaluations"] >= 3 and metrics["final_eval_loss"] < metrics["first_eval_loss"]
-    assert metrics["train_runtime_s"] < 60 and metrics["backend"] == "hf"
+    assert metrics["backend"] == "hf"  # speed is measured by bench/demo_cpu.py, not asserted here
     for name in (T.TRAIN_LOG, "loss_curves.png", T.PREVIEW):
         assert (demo_run / name).is_file(), name
     base, _ = load_model(TINY_MODEL_NAME, CPU, MAX_LEN)

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="packed-vs-alone loss check after the cases (auto: when a packing/padfree case runs)")
     t.add_argument("--out-dir", default="", help="results folder (default $OUT when set, else bench/results)")
     t.add_argument("--deadline-s", type=float, default=0, help="stop everything after this many seconds, keeping results (0 = none)")
-    t.add_argument("--case-timeout", type=float, default=300, help="seconds one case may take")
+    t.add_argument("--case-timeout", type=float, default=240, help="seconds one case may take")
     t.add_argument("--epoch-timeout", type=float, default=900, help="seconds one epoch-regime case may take")
     t.add_argument("--load-timeout", type=float, default=300, help="seconds a backend may take to load the model")
     t.add_argument("--min-group-s", type=float, default=90,
@@ -363,7 +364,11 @@ def cmd_train(args) -> int:
           + f"; model folder {model_dir}; results {out_dir / name}", flush=True)
 
     start = time.monotonic()
-    build = run_build(shape, model_dir, work, out_dir / f"{stem}-build.log", clock, 600)
+    try:
+        build = run_build(shape, model_dir, work, out_dir / f"{stem}-build.log", clock, 600)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     print(f"[bench] model {'built' if build.get('built') else 'reused'} in {time.monotonic() - start:.0f} s; "
           f"matmul TFLOP/s {build.get('measured_tflops')}", flush=True)
     peaks = {"measured": build.get("measured_tflops") or {}, "datasheet": bench_model.datasheet_tflops(gpu.get("gpu", ""))}
@@ -373,26 +378,35 @@ def cmd_train(args) -> int:
                     for r, s in lengths.items()},
         "prompt_share": args.prompt_share, "seed": args.seed, "flops": flops, "peaks": peaks,
     }
-    all_runs, group_meta = [], []
-    min_start = args.min_group_s if shape != "tiny" else 5.0
-    for backend, precision, cases in groups:
-        log = out_dir / f"{stem}-{backend}-{precision}.log"
-        runs, meta = run_group(backend, precision, cases, base_spec, work, log, clock, args, min_start)
-        all_runs += runs
-        group_meta.append(meta)
     settings = {k: params[k] for k in ("max_seq_length", "per_device_train_batch_size", "gradient_accumulation_steps", "lora_r",
                                        "lora_alpha", "lora_dropout", "lora_target_modules", "optim", "learning_rate",
                                        "gradient_checkpointing", "load_in_4bit", "seed")}
     settings.update(params_file=Path(args.params).name, steps=args.steps, skip_steps=args.skip_steps, real_rows=args.real_rows,
                     prompt_share=args.prompt_share, lengths={r: s.summary() for r, s in lengths.items()})
-    doc = {
-        "kind": bench_report.KIND, "schema": bench_report.SCHEMA, "date": today, "gpu": gpu.get("gpu", "cpu"),
-        "machine": {**gpu, "cuda": next((g.get("torch_cuda") for g in group_meta if g.get("torch_cuda")), None),
-                    "cpu_count": os.cpu_count(), "platform": platform.platform()},
-        "versions": package_versions(), "peaks": peaks, "shape_name": shape, "shape": bench_model.SHAPES[shape],
-        "flops": flops, "settings": settings, "model_build": build, "groups": group_meta, "runs": all_runs,
-    }
-    path = bench_report.merge_into(out_dir, doc, name)
+    all_runs, group_meta = [], []
+
+    def save() -> Path:
+        """Merge what has been measured so far into the results file (after every backend: a killed
+        command keeps the finished ones)."""
+        doc = {
+            "kind": bench_report.KIND, "schema": bench_report.SCHEMA, "date": today, "gpu": gpu.get("gpu", "cpu"),
+            "machine": {**gpu, "cuda": next((g.get("torch_cuda") for g in group_meta if g.get("torch_cuda")), None),
+                        "cpu_count": os.cpu_count(), "platform": platform.platform()},
+            "versions": package_versions(), "peaks": peaks, "shape_name": shape, "shape": bench_model.SHAPES[shape],
+            "flops": flops, "settings": settings, "model_build": build, "groups": group_meta, "runs": all_runs,
+        }
+        return bench_report.merge_into(out_dir, doc, name)
+
+    min_start = args.min_group_s if shape != "tiny" else 5.0
+    try:
+        for backend, precision, cases in groups:
+            log = out_dir / f"{stem}-{backend}-{precision}.log"
+            runs, meta = run_group(backend, precision, cases, base_spec, work, log, clock, args, min_start)
+            all_runs += runs
+            group_meta.append(meta)
+            path = save()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # specs, events, per-case run folders, Unsloth's compile cache
     merged = bench_report.read_results(path)
     print_summary(all_runs, merged, path, time.monotonic() - clock.start)
     return 0 if all(r.get("status") == "ok" for r in all_runs) else 1

@@ -171,11 +171,11 @@ def check_targets(doc: dict) -> list[dict]:
     for backend in ("unsloth", "hf"):
         run = _find(doc, backend, "t4", "full-pad")
         if run:
-            fits = run.get("status") == "ok" and (run.get("peak_reserved_gib") or 0) <= T4_BUDGET_GIB
+            fits = run.get("status") == "ok" and run.get("peak_reserved_gib") is not None and run["peak_reserved_gib"] <= T4_BUDGET_GIB
             value = (f"trains: peak {run.get('peak_alloc_gib')} / {run.get('peak_reserved_gib')} GiB alloc / reserved, "
                      f"{run.get('device_used_max_gib')} GiB used on the device incl. CUDA context"
                      if run.get("status") == "ok" else f"{run.get('status')}: {run.get('error', '')[:120]}")
-            out.append({"target": f"{BACKEND_NAMES[backend]}: v5 settings in fp16 within a T4's {T4_BUDGET_GIB:g} GiB",
+            out.append({"target": f"{backend_name(run)}: v5 settings in fp16 within a T4's {T4_BUDGET_GIB:g} GiB",
                         "value": value, "met": fits})
     best = best_realistic(doc)
     if best:
@@ -255,7 +255,7 @@ def levers_table(doc: dict) -> str:
     what = {"pad": "v5: random pairs padded to the longer", "padfree": "padding_free: each micro-batch concatenated",
             "packing": "packing: examples packed into 2048-token rows (fewer steps)",
             "grouped": "length-grouped sampling (steps of similar lengths)",
-            "rebalance": "each step's 8 random examples regrouped by length (same steps as v5)"}
+            "rebalance": "each step's 8 random examples regrouped by length (the same examples per step as v5)"}
     for r in sorted(rows, key=lambda r: -(r.get("nonpad_tokens_per_s") or 0)):
         agree = loss_agreement(doc, r) if r["case"] != "real-pad" else {}
         speed = (r["nonpad_tokens_per_s"] / base["nonpad_tokens_per_s"]) if _ok(r) and _ok(base) else None
@@ -348,7 +348,9 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
         "tokens, 12% above 2048, those dropped as the notebook drops them; or an `eda_summary.json`'s lengths);",
         "`epoch` = 3000 such rows. Batchings: `pad` (v5: random micro-batches padded to their longest),",
         "`padfree` (`padding_free`), `packing`, `grouped` (length-grouped sampling), `rebalance` (each step's",
-        "random examples regrouped into micro-batches of similar length: the same steps, the same gradients).",
+        "random examples regrouped into micro-batches of similar length: every step trains on the same examples as",
+        "with `pad`; the gradient is the same where the loss is token-weighted over the step, and close to it where",
+        "each micro-batch's loss is a mean, which Unsloth reports it falls back to here).",
         "`-bN` sets the micro-batch size with the accumulation adjusted to keep 8 examples per step.",
         "s/step and tokens/s are steady state (the first steps, which compile, are left out and reported as",
         "'first step'; only a backend's first case pays the compilation, later cases in the same process reuse it);",

@@ -38,7 +38,7 @@ BATCHING = {
     "padfree": (False, True, "random"),  # each micro-batch concatenated, no padding
     "packing": (True, False, "random"),  # examples packed into max_seq_length rows (fewer steps)
     "grouped": (False, False, "group_by_length"),  # length-grouped sampling: steps of similar lengths
-    "rebalance": (False, False, "batch_rebalance"),  # each step's random examples regrouped by length
+    "rebalance": (False, False, "batch_rebalance"),  # each step's random examples regrouped by length (same steps)
 }
 EFFECTIVE_BATCH = 8  # v5: batch 2 x gradient accumulation 4
 

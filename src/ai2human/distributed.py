@@ -101,16 +101,15 @@ def resolve_num_gpus(num_gpus: int, choice: BackendChoice, visible: int) -> tupl
     """``(processes, note)``: how many training processes this run uses, and why.
 
     ``num_gpus = 0`` means all ``visible`` GPUs with transformers + PEFT, one with Unsloth. Without
-    a GPU, ``num_gpus`` > 1 starts that many CPU processes (gloo): slower than one, but it runs the
-    multi-GPU code path where no GPU is at hand.
+    a GPU, ``num_gpus`` > 1 starts that many CPU processes (gloo), which runs the multi-GPU code path
+    where no GPU is at hand.
     """
     if num_gpus < 0:
         raise UserError(f"num_gpus must be 0 (auto) or a number of GPUs, got {num_gpus}")
     if choice.device != "cuda":
         if num_gpus <= 1:
             return 1, ""
-        return num_gpus, (f"no GPU: {num_gpus} CPU processes with the gloo backend, which only checks the "
-                          "multi-GPU code path (slower than one process)")
+        return num_gpus, f"no GPU: {num_gpus} CPU processes with the gloo backend, to check the multi-GPU code path"
     if choice.backend == "unsloth" and num_gpus > 1 and not UNSLOTH_MULTI_GPU_VERIFIED:
         raise UserError(
             f"num_gpus = {num_gpus} with Unsloth: its multi-GPU mode is not verified with this project. Set "
@@ -196,7 +195,7 @@ class JobResult:
     trainable_params: int
     total_params: int
     world_size: int
-    config: Path
+    job: Path  # the job.json it ran
 
     @property
     def peak_gpu_memory_gib(self) -> float:
@@ -331,7 +330,7 @@ def run_job(job: str | Path, choice: BackendChoice, echo=print) -> JobResult:
         trainable_params=result["trainable_params"],
         total_params=result["total_params"],
         world_size=result["world_size"],
-        config=Path(job),
+        job=Path(job),
     )
 
 
@@ -432,7 +431,7 @@ def train_process(job: dict) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="One process of a distributed fine-tuning job (start it with accelerate launch).")
-    parser.add_argument("--config", required=True, help="the job.json that training.write_job wrote")
+    parser.add_argument("--config", required=True, help="the job.json that distributed.write_job wrote")
     args = parser.parse_args(argv)
     # As in the notebook: transformers 5.2x renames gradient_checkpointing, Kaggle's 5.17 knows the old name.
     warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*")
@@ -443,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()  # gloo aborts the interpreter at exit otherwise
+            dist.destroy_process_group()  # torch warns when a process exits with its NCCL group still open
     return 0
 
 
