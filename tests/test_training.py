@@ -178,11 +178,15 @@ def test_sft_config_follows_the_parameters(tmp_path):
     # TRL cannot cut a flattened batch, so padding-free without packing leaves the cut to us
     assert sft_config(tmp_path, padding_free=True).max_length is None
     assert args.ddp_find_unused_parameters is False  # LoRA uses every trainable weight: DDP need not search
+    assert args.train_sampling_strategy == "random"  # the reference runs' order unless asked otherwise
+    assert sft_config(tmp_path, train_sampling="group_by_length").train_sampling_strategy == "group_by_length"
 
 
 def test_sft_config_explains_impossible_combinations(tmp_path):
     with pytest.raises(UserError, match="num_train_epochs"):
         sft_config(tmp_path, max_steps=0, num_train_epochs=0.0)
+    with pytest.raises(UserError, match="train_sampling must be one of random, group_by_length"):
+        sft_config(tmp_path, train_sampling="by_length")
     with pytest.raises(UserError, match="needs evaluation"):
         sft_config(tmp_path, early_stopping_patience=2, has_eval=False)
     with pytest.raises(UserError, match="save_steps equal to eval_steps"):

@@ -252,6 +252,10 @@ def check_batching(choice, model, packing: bool, padding_free: bool) -> list[str
 
 # ---------------------------------------------------------------- SFT config and trainer
 
+# Orders a Trainer can draw training examples in (TrainingArguments.train_sampling_strategy).
+TRAIN_SAMPLING = ("random", "group_by_length")
+
+
 def build_sft_config(
     *,
     run_dir: str | Path,
@@ -279,6 +283,7 @@ def build_sft_config(
     report_to: str | list,
     has_eval: bool,
     per_device_eval_batch_size: int = 0,
+    train_sampling: str = "random",
 ):
     """TRL's ``SFTConfig`` from the notebook's parameters, with our conventions applied.
 
@@ -302,6 +307,8 @@ def build_sft_config(
                 f"early_stopping_patience keeps the best checkpoint, so checkpoints must be saved when evaluating: "
                 f"set save_steps equal to eval_steps ({eval_steps}), now {save_steps}"
             )
+    if train_sampling not in TRAIN_SAMPLING:
+        raise UserError(f"train_sampling must be one of {', '.join(TRAIN_SAMPLING)}, got {train_sampling!r}")
     gc = parse_gradient_checkpointing(gradient_checkpointing)
     run_dir = Path(run_dir)
     # Our tokenisation already enforces max_seq_length. TRL refuses padding-free without packing
@@ -317,6 +324,9 @@ def build_sft_config(
         num_train_epochs=num_train_epochs,
         per_device_train_batch_size=per_device_train_batch_size,
         per_device_eval_batch_size=per_device_eval_batch_size or per_device_train_batch_size,
+        # group_by_length draws steps of similar lengths, so short micro-batches are not padded to a
+        # long neighbour; docs/benchmarks.md has what it gave with each micro-batch size.
+        train_sampling_strategy=train_sampling,
         gradient_accumulation_steps=gradient_accumulation_steps,
         learning_rate=learning_rate,
         lr_scheduler_type=lr_scheduler_type,
