@@ -231,7 +231,7 @@ def render_html(notebook_path: Path) -> Path:
     return out
 
 
-def describe_failure(exc, notebook: str) -> dict:
+def describe_failure(exc) -> dict:
     """The failing cell from papermill's error, in a few words and lines."""
     source = (getattr(exc, "source", "") or "").strip().splitlines()
     return {
@@ -323,7 +323,7 @@ def execute_run(
             )
             entry["status"] = "completed"
         except PapermillExecutionError as exc:
-            entry.update(status="failed", error=describe_failure(exc, short))
+            entry.update(status="failed", error=describe_failure(exc))
             failed.add(short)
             err = entry["error"]
             log(

@@ -28,7 +28,7 @@ import pandas as pd
 
 from .errors import UserError
 from .models import parse_gradient_checkpointing
-from .prompts import extract_response, format_example, format_prompt
+from .prompts import format_example, format_prompt
 
 IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy default)
 OVERLONG_MODES = ("drop", "truncate")
@@ -621,45 +621,19 @@ def prepare_for_generation(model, choice) -> None:
         config.use_cache = True
 
 
-def generate_rewrites(model, tokenizer, ai_texts: list[str], max_new_tokens: int = 256, batch_size: int = 8) -> list[str]:
-    """Greedy rewrites of ``ai_texts``: left-padded batches, only the new tokens decoded.
-
-    Left padding keeps every prompt's last token at the end of the row, where generation starts.
-    """
-    import torch
-
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    out_texts = []
-    try:
-        for i in range(0, len(ai_texts), batch_size):
-            prompts = [format_prompt(t) for t in ai_texts[i : i + batch_size]]
-            enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-            with torch.no_grad():
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
-            new = out[:, enc["input_ids"].shape[1]:]
-            out_texts += [extract_response(t, tokenizer.eos_token) for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    finally:
-        tokenizer.padding_side = side
-    return out_texts
-
-
 def before_after(model, tokenizer, pairs: pd.DataFrame, max_new_tokens: int = 256) -> pd.DataFrame:
     """Base vs fine-tuned rewrites of ``pairs`` next to the human reference.
 
     The base model's answers come from the same weights with the LoRA switched off
     (``model.disable_adapter()``), so nothing is loaded twice.
     """
+    from .generation import generate
+
     ai = pairs["ai"].tolist()
+    prompts = [format_prompt(t) for t in ai]
     with model.disable_adapter():
-        base = generate_rewrites(model, tokenizer, ai, max_new_tokens)
-    tuned = generate_rewrites(model, tokenizer, ai, max_new_tokens)
+        base = generate(model, tokenizer, prompts, max_new_tokens).texts  # greedy, as the evaluation's temperature 0
+    tuned = generate(model, tokenizer, prompts, max_new_tokens).texts
     return pd.DataFrame({"ai": ai, "base": base, "fine_tuned": tuned, "human": pairs["human"].tolist()})
 
 
