@@ -120,6 +120,7 @@ def sft_kwargs(params: dict, run_dir, choice, case: Case, steps: int) -> dict:
         gradient_checkpointing=params["gradient_checkpointing"],
         packing=case.packing,
         padding_free=case.padding_free,
+        train_sampling=case.sampling,
         report_to="none",
         has_eval=False,
     )
@@ -461,9 +462,6 @@ class Worker:
         kwargs = sft_kwargs(params, run_dir, choice, case, spec["steps"])
         kwargs["optim"] = optim_used
         args = training.build_sft_config(**kwargs)
-        if case.sampling != "random":
-            # Not a notebook parameter (yet): set on the built config, read when the dataloader is made.
-            args.train_sampling_strategy = case.sampling
         self.reset_memory()
         start = time.perf_counter()
         trainer = training.build_trainer(

@@ -253,7 +253,7 @@ def check_batching(choice, model, packing: bool, padding_free: bool) -> list[str
 # ---------------------------------------------------------------- SFT config and trainer
 
 # Orders a Trainer can draw training examples in (TrainingArguments.train_sampling_strategy).
-TRAIN_SAMPLING = ("random", "group_by_length")
+TRAIN_SAMPLING = ("random", "group_by_length", "batch_rebalance")
 
 
 def build_sft_config(
