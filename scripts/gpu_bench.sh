@@ -23,12 +23,10 @@ shift
 budget=${BENCH_BUDGET_S:-550}
 PY=${PYTHON:-python3}
 
-if [[ -z "${SKIP_INSTALL:-}" ]]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-fi
-export PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1 TOKENIZERS_PARALLELISM=false
-export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+REPO=$PWD
+LOG=$(mktemp)
+source scripts/gpu_env.sh
+export TOKENIZERS_PARALLELISM=false
 out=${OUT:-bench/results}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,temperature.gpu --format=csv,noheader || true
 

@@ -28,40 +28,11 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 LOG="$OUT/logs.txt"
 : > "$LOG"
 
-if [[ -z "${SKIP_INSTALL:-}" ]]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >>"$LOG" 2>&1 \
-    || { echo "pip install of .whl/ failed (run scripts/gpu_wheels.sh here first)"; tail -20 "$LOG"; exit 1; }
-fi
-# Our package from the checkout (no install: its dependencies are the image's plus .whl/).
-export PYTHONPATH=/tmp/site:$REPO/src
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1
-export WANDB_MODE=disabled PYTHONUNBUFFERED=1 AI2HUMAN_CACHE=$WORK/cache
-$PY -m ipykernel install --prefix "$WORK/jupyter" --name python3 >>"$LOG" 2>&1
-export JUPYTER_PATH=$WORK/jupyter/share/jupyter
-
+source "$REPO/scripts/gpu_env.sh"
+export AI2HUMAN_CACHE=$WORK/cache
+install_kernel
 MODEL=$WORK/qwen2-random
-$PY - "$MODEL" >>"$LOG" 2>&1 <<'PY' || { echo "building the random model failed"; tail -30 "$LOG"; exit 1; }
-# A Qwen2 (GQA, RoPE, SwiGLU) big enough for real GPU kernels, small enough to train in seconds;
-# the tokenizer is the offline tiny model's byte-level BPE.
-import sys
-import torch
-from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-from ai2human.tiny_model import build_tiny_model
-
-tokenizer = AutoTokenizer.from_pretrained(build_tiny_model())
-config = Qwen2Config(
-    vocab_size=len(tokenizer), hidden_size=512, intermediate_size=1408, num_hidden_layers=4,
-    num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=4096, rope_theta=1_000_000.0,
-    tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
-    pad_token_id=tokenizer.pad_token_id,
-)
-torch.manual_seed(0)
-model = Qwen2ForCausalLM(config).to(torch.bfloat16)
-model.generation_config.pad_token_id = tokenizer.pad_token_id
-model.save_pretrained(sys.argv[1])
-tokenizer.save_pretrained(sys.argv[1])
-print(f"random Qwen2 with {sum(p.numel() for p in model.parameters()):,} parameters in {sys.argv[1]}")
-PY
+build_model "$MODEL"
 
 {
   echo "## versions"

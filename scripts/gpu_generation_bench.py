@@ -29,16 +29,11 @@ from pathlib import Path
 from ai2human.generation import generate
 from ai2human.prompts import format_prompt
 from ai2human.sample_data import generate_pairs
-from ai2human.tiny_model import TINY_CONFIG, build_tiny_model
+from ai2human.bench_model import SHAPES
+from ai2human.tiny_model import build_tiny_model
 
-# Shapes of the real Qwen2.5 models (their config.json), with the tiny tokenizer's vocabulary.
-PRESETS = {
-    "tiny": dict(TINY_CONFIG),
-    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1_000_000.0, tie_word_embeddings=True),
-    "qwen2.5-7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                       num_key_value_heads=4, max_position_embeddings=32768, rope_theta=1_000_000.0, tie_word_embeddings=False),
-}
+# Random-weight shapes: the exact Qwen2.5 configs (their vocabularies included) and the tiny demo model.
+PRESETS = SHAPES
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -70,7 +65,7 @@ def build_model(args, device, dtype):
     else:
         preset = args.preset if args.preset != "auto" else ("qwen2.5-7b" if device == "cuda" else "tiny")
         tokenizer = AutoTokenizer.from_pretrained(str(build_tiny_model()))
-        config = Qwen2Config(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
+        config = Qwen2Config(eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
                              pad_token_id=tokenizer.pad_token_id, **PRESETS[preset])
         torch.manual_seed(args.seed)
         previous = torch.get_default_dtype()

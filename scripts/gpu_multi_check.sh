@@ -12,9 +12,9 @@
 # Then with the device tool, on a machine with two GPUs:
 #   run(command="bash scripts/gpu_multi_check.sh", kind="nvidia-h100-x2", carry=[".whl"], timeout_s=600)
 # Optional environment: MAX_STEPS (default 20, the v5 run); RUN_TIMEOUT seconds per notebook
-# (default 200); HIDDEN / LAYERS / INTERMEDIATE size the random model (default 512 / 4 / 1408;
-# e.g. 1536 / 28 / 8960 is Qwen2.5-1.5B's shape, where compute outweighs DDP's communication);
-# SKIP_UNSLOTH=1 leaves out the third run.
+# (default 200); SHAPE, a shape of ai2human.bench_model for the random model (default small;
+# qwen2.5-0.5b is a size where compute outweighs DDP's communication); SKIP_UNSLOTH=1 leaves out
+# the third run.
 # For a dry run on a CPU machine (the 2-GPU run becomes 2 gloo CPU processes, no 4-bit):
 #   PYTHON=.venv/bin/python SKIP_INSTALL=1 SKIP_UNSLOTH=1 MAX_STEPS=2 bash scripts/gpu_multi_check.sh
 # Files in $OUT: 02_finetune_<run>.ipynb (executed reports), logs.txt, nvidia_smi.csv, summary.md.
@@ -31,41 +31,11 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 LOG="$OUT/logs.txt"
 : > "$LOG"
 
-if [[ -z "${SKIP_INSTALL:-}" ]]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >>"$LOG" 2>&1 \
-    || { echo "pip install of .whl/ failed (run scripts/gpu_wheels.sh here first)"; tail -20 "$LOG"; exit 1; }
-fi
-# Our package from the checkout; the training processes inherit PYTHONPATH (distributed.launch_command keeps it).
-export PYTHONPATH=/tmp/site:$REPO/src
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1
-export WANDB_MODE=disabled PYTHONUNBUFFERED=1 AI2HUMAN_CACHE=$WORK/cache
-$PY -m ipykernel install --prefix "$WORK/jupyter" --name python3 >>"$LOG" 2>&1
-export JUPYTER_PATH=$WORK/jupyter/share/jupyter
-
+source "$REPO/scripts/gpu_env.sh"
+export AI2HUMAN_CACHE=$WORK/cache
+install_kernel
 MODEL=$WORK/qwen2-random
-HIDDEN=${HIDDEN:-512} LAYERS=${LAYERS:-4} INTERMEDIATE=${INTERMEDIATE:-1408} \
-$PY - "$MODEL" >>"$LOG" 2>&1 <<'PY' || { echo "building the random model failed"; tail -30 "$LOG"; exit 1; }
-# A Qwen2 (GQA, RoPE, SwiGLU) with random weights; the tokenizer is the offline tiny model's byte-level BPE.
-import os, sys
-import torch
-from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-from ai2human.tiny_model import build_tiny_model
-
-tokenizer = AutoTokenizer.from_pretrained(build_tiny_model())
-hidden = int(os.environ["HIDDEN"])
-config = Qwen2Config(
-    vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=int(os.environ["INTERMEDIATE"]),
-    num_hidden_layers=int(os.environ["LAYERS"]), num_attention_heads=hidden // 64, num_key_value_heads=2,
-    max_position_embeddings=4096, rope_theta=1_000_000.0, tie_word_embeddings=False,
-    eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-)
-torch.manual_seed(0)
-model = Qwen2ForCausalLM(config).to(torch.bfloat16)
-model.generation_config.pad_token_id = tokenizer.pad_token_id
-model.save_pretrained(sys.argv[1])
-tokenizer.save_pretrained(sys.argv[1])
-print(f"random Qwen2 with {sum(p.numel() for p in model.parameters()):,} parameters in {sys.argv[1]}")
-PY
+build_model "$MODEL" "${SHAPE:-small}"
 
 {
   echo "## machine"

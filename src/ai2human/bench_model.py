@@ -46,11 +46,36 @@ SHAPES = {
         rms_norm_eps=1e-6,
         tie_word_embeddings=False,
     ),
-    # The demo's tiny Qwen2, for CPU tests of the benchmark itself. Its vocabulary leaves room
-    # for the tiny tokenizer plus the pad token the benchmark adds.
+    # config.json of Qwen/Qwen2.5-0.5B (tied embeddings), for mid-sized generation checks.
+    "qwen2.5-0.5b": dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+    ),
+    # A small Qwen2 for the GPU notebook checks (scripts/gpu_*_check.sh): big enough for real GPU
+    # kernels, small enough to train 20 steps in seconds.
+    "small": dict(
+        hidden_size=512,
+        intermediate_size=1408,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vocab_size=1408,
+        max_position_embeddings=4096,
+        rope_theta=1_000_000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+    ),
+    # The demo's tiny Qwen2, for CPU tests of the benchmark itself.
     "tiny": dict(TINY_CONFIG, vocab_size=2112, rms_norm_eps=1e-6),
 }
-PAD_TOKEN = "<|pad|>"
 MARKER = "bench_model.json"  # written last: a folder without it is an interrupted build
 INIT_STD = 0.02  # Qwen2's initializer_range; keeps fp16 activations far from overflow
 
@@ -160,17 +185,15 @@ def is_built(model_dir: str | Path, shape_name: str) -> bool:
 
 
 def bench_tokenizer():
-    """The tiny offline tokenizer with a pad token of its own (``<|pad|>``), distinct from EOS.
+    """The tiny offline tokenizer, whose pad token (``<|pad|>``) is distinct from EOS.
 
-    Unsloth replaces a pad token equal to EOS; giving it a distinct one up front keeps both
-    backends on the same ids.
+    Unsloth replaces a pad token equal to EOS; a distinct one keeps both backends on the same ids.
     """
     from transformers import AutoTokenizer
 
     from .tiny_model import build_tiny_model
 
     tokenizer = AutoTokenizer.from_pretrained(str(build_tiny_model()))
-    tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
     return tokenizer
 
 
@@ -262,16 +285,21 @@ def measure_matmul_tflops(dtype: str = "bfloat16", n: int = 8192, warmup: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ai2human.bench_model SHAPE MODEL_DIR OUT_JSON``: build (if needed) and measure peaks."""
+    """``python -m ai2human.bench_model SHAPE MODEL_DIR [OUT_JSON]``: build the model if needed;
+    with OUT_JSON also measure the matmul peaks and write both there."""
     import sys
 
     import torch
 
-    shape_name, model_dir, out = (argv or sys.argv[1:])[:3]
-    info = build_model(shape_name, model_dir)
-    info["measured_tflops"] = {d: measure_matmul_tflops(d) for d in ("bfloat16", "float16")}
-    info["cuda"] = torch.cuda.is_available()
-    Path(out).write_text(json.dumps(info, indent=2))
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) not in (2, 3) or args[0] not in SHAPES:
+        print(f"usage: python -m ai2human.bench_model {{{','.join(SHAPES)}}} MODEL_DIR [OUT_JSON]", file=sys.stderr)
+        return 2
+    info = build_model(args[0], args[1])
+    if len(args) == 3:
+        info["measured_tflops"] = {d: measure_matmul_tflops(d) for d in ("bfloat16", "float16")}
+        info["cuda"] = torch.cuda.is_available()
+        Path(args[2]).write_text(json.dumps(info, indent=2))
     print(json.dumps(info))
     return 0
 
