@@ -25,7 +25,7 @@ test: setup
 
 # Regenerate the params reference in README.md from the notebooks' parameters cells.
 docs: setup
-	$(PY) -m ai2human.params --write-readme README.md
+	$(PY) -m ai2human.runner.params --write-readme README.md
 
 clean-venv:
 	rm -rf $(VENV)

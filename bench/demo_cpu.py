@@ -78,7 +78,7 @@ def main() -> int:
         demo["notebooks_cells_s"] = {k: cell_seconds(out / "demo" / v["file"]) for k, v in manifest["notebooks"].items()}
 
         data = Path(tmp) / "pairs3000.csv"
-        subprocess.run([sys.executable, "-m", "ai2human.sample_data", "--rows", "3000", "--out", str(data)], check=True,
+        subprocess.run([sys.executable, "-m", "ai2human.data.sample", "--rows", "3000", "--out", str(data)], check=True,
                        stdout=subprocess.DEVNULL)
         eda = run_measured([*RUNNER, "params/demo.yaml", "--only", "eda", "--out", str(out), "--set", "run_name=eda3000",
                             "--set", f"dataset_path={data}"])

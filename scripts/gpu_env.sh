@@ -12,10 +12,10 @@ export PYTHONPATH=/tmp/site:$REPO/src
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1
 export WANDB_MODE=disabled PYTHONUNBUFFERED=1
 
-# build_model DIR [SHAPE]: a random-weight Qwen2 with the tiny offline tokenizer (ai2human.bench_model;
+# build_model DIR [SHAPE]: a random-weight Qwen2 with the tiny offline tokenizer (ai2human.bench.model;
 # default shape "small"); a Jupyter kernel spec for papermill in $WORK.
 build_model() {
-  $PY -m ai2human.bench_model "${2:-small}" "$1" >>"$LOG" 2>&1 \
+  $PY -m ai2human.bench.model "${2:-small}" "$1" >>"$LOG" 2>&1 \
     || { echo "building the random model failed"; tail -30 "$LOG"; exit 1; }
 }
 install_kernel() {

@@ -1,7 +1,7 @@
 """Batched vs one-at-a-time generation speed, in generated tokens per second, on one model.
 
 The evaluation notebook generates in batches (issue #5 asks for at least 4x the tokens/s of
-one-at-a-time generation on the GPU machine). This measures both with ``ai2human.generation``
+one-at-a-time generation on the GPU machine). This measures both with ``ai2human.evaluate.generation``
 on the same model, prompts and settings, and writes the numbers as JSON.
 
 Without ``--model`` it builds a random-weight Qwen2 of a chosen shape (default on CUDA: the
@@ -26,11 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from ai2human.generation import generate
-from ai2human.prompts import format_prompt
-from ai2human.sample_data import generate_pairs
-from ai2human.bench_model import SHAPES
-from ai2human.tiny_model import build_tiny_model
+from ai2human.evaluate.generation import generate
+from ai2human.data.prompts import format_prompt
+from ai2human.data.sample import generate_pairs
+from ai2human.bench.model import SHAPES
+from ai2human.models.tiny import build_tiny_model
 
 # Random-weight shapes: the exact Qwen2.5 configs (their vocabularies included) and the tiny demo model.
 PRESETS = SHAPES

@@ -12,7 +12,7 @@
 # Then with the device tool, on a machine with two GPUs:
 #   run(command="bash scripts/gpu_multi_check.sh", kind="nvidia-h100-x2", carry=[".whl"], timeout_s=600)
 # Optional environment: MAX_STEPS (default 20, the v5 run); RUN_TIMEOUT seconds per notebook
-# (default 200); SHAPE, a shape of ai2human.bench_model for the random model (default small;
+# (default 200); SHAPE, a shape of ai2human.bench.model for the random model (default small;
 # qwen2.5-0.5b is a size where compute outweighs DDP's communication); SKIP_UNSLOTH=1 leaves out
 # the third run.
 # For a dry run on a CPU machine (the 2-GPU run becomes 2 gloo CPU processes, no 4-bit):

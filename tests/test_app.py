@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ai2human.app import (
+from ai2human.app.page import (
     EMPTY_MESSAGE,
     Rewriter,
     RunConfig,
@@ -33,7 +33,7 @@ from ai2human.app import (
     stream_response,
 )
 from ai2human.errors import UserError
-from ai2human.prompts import INSTRUCTION, format_prompt
+from ai2human.data.prompts import INSTRUCTION, format_prompt
 from conftest import REPO
 
 AI_TEXT = (
@@ -70,7 +70,7 @@ class FakeDetector:
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer():
-    from ai2human.models import load_tokenizer
+    from ai2human.models.loading import load_tokenizer
 
     return load_tokenizer("local:tiny-qwen2")
 

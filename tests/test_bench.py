@@ -16,8 +16,11 @@ from statistics import NormalDist
 import pytest
 import torch
 
-from ai2human import bench, bench_data, bench_model, bench_report
-from ai2human.bench_train import BATCHING, Case, loss_summary, micro_batch_stats, parse_case, sft_kwargs, summarize
+from ai2human.bench import cli as bench
+from ai2human.bench import data as bench_data
+from ai2human.bench import model as bench_model
+from ai2human.bench import report as bench_report
+from ai2human.bench.worker import BATCHING, Case, loss_summary, micro_batch_stats, parse_case, sft_kwargs, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 QWEN7B = bench_model.SHAPES["qwen2.5-7b"]
@@ -81,9 +84,9 @@ def test_synthetic_rows_have_tokenize_pairs_format():
 
 def test_synthetic_rows_match_the_notebooks_tokenised_examples():
     """Same keys and value types as training.tokenize_example, so build_trainer sees what the notebook gives it."""
-    from ai2human.models import load_tokenizer
-    from ai2human.tiny_model import TINY_MODEL_NAME
-    from ai2human.training import tokenize_example
+    from ai2human.models.loading import load_tokenizer
+    from ai2human.models.tiny import TINY_MODEL_NAME
+    from ai2human.train.sft import tokenize_example
 
     real = tokenize_example("an AI text", "a human text", load_tokenizer(TINY_MODEL_NAME))
     fake = bench_data.synthetic_rows([len(real["input_ids"])], (1, 50), eos_id=0)
@@ -109,9 +112,9 @@ def test_flop_counts_match_a_real_model_and_its_lora():
     """The shape formula counts exactly the linear weights of a built Qwen2 and the LoRA add_lora makes."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from ai2human.hardware import BackendChoice
-    from ai2human.models import add_lora
-    from ai2human.training import count_parameters
+    from ai2human.models.hardware import BackendChoice
+    from ai2human.models.loading import add_lora
+    from ai2human.train.sft import count_parameters
 
     shape = bench_model.SHAPES["tiny"]
     model = Qwen2ForCausalLM(Qwen2Config(**shape))
@@ -173,7 +176,7 @@ def _notebook_call_keywords(function: str) -> set[str]:
 
 
 def test_bench_passes_build_sft_config_what_the_notebook_passes():
-    from ai2human.params import resolve_run
+    from ai2human.runner.params import resolve_run
 
     params = resolve_run(REPO / "params" / "v5.yaml").params
     kwargs = sft_kwargs(params, "/tmp/run", object(), parse_case("real-pad"), steps=10)
@@ -188,7 +191,7 @@ def test_bench_passes_build_sft_config_what_the_notebook_passes():
 
 
 def test_bench_calls_the_notebooks_model_and_trainer_functions():
-    source = (REPO / "src" / "ai2human" / "bench_train.py").read_text()
+    source = (REPO / "src" / "ai2human" / "bench" / "worker.py").read_text()
     tree = ast.parse(source)
     calls = {}
     for node in ast.walk(tree):
@@ -407,7 +410,7 @@ def test_train_and_report_end_to_end_on_cpu(tmp_path):
 
 
 def test_meter_falls_back_to_the_collated_batches():
-    from ai2human.bench_train import Meter
+    from ai2human.bench.worker import Meter
 
     meter = Meter(torch)
     batch = micro_batch_stats(torch, torch.ones(2, 4, dtype=torch.long))

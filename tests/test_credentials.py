@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from ai2human.credentials import Finding, credential_values, scan_paths, scan_text
+from ai2human.runner.credentials import Finding, credential_values, scan_paths, scan_text
 
 # Assembled at run time so this file itself holds no credential-shaped string.
 HF = "hf_" + "aB3dE5gH7jK9" * 3

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ai2human.data import LoadReport, load_pairs, split_pairs, take
+from ai2human.data.pairs import LoadReport, load_pairs, split_pairs, take
 from ai2human.errors import DataError, UserError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ai2human.params import NOTEBOOKS
+from ai2human.runner.params import NOTEBOOKS
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_adapter_loads_back_with_peft(demo_run):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from ai2human.tiny_model import resolve_model_name
+    from ai2human.models.tiny import resolve_model_name
 
     base = AutoModelForCausalLM.from_pretrained(resolve_model_name("local:tiny-qwen2"))
     model = PeftModel.from_pretrained(base, str(demo_run / "adapter"))

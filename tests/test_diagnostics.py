@@ -8,7 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from ai2human import diagnostics as D  # noqa: E402
+from ai2human.train import diagnostics as D  # noqa: E402
 
 
 def healthy_log(steps: int = 40) -> list[dict]:

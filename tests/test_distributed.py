@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 import torch
 
-from ai2human import distributed as D
-from ai2human import training as T
+from ai2human import rundir
+from ai2human.train import distributed as D
+from ai2human.train import sft as T
 from ai2human.errors import UserError
-from ai2human.hardware import BackendChoice
-from ai2human.models import DEFAULT_TARGET_MODULES, load_tokenizer
-from ai2human.sample_data import generate_pairs
-from ai2human.tiny_model import TINY_MODEL_NAME
+from ai2human.models.hardware import BackendChoice
+from ai2human.models.loading import DEFAULT_TARGET_MODULES, load_tokenizer
+from ai2human.data.sample import generate_pairs
+from ai2human.models.tiny import TINY_MODEL_NAME
 from conftest import REPO
 
 CPU = BackendChoice("hf", "float32", False, "cpu")
@@ -122,7 +123,7 @@ def test_job_is_launched_with_its_own_accelerate_config(tmp_path):
 
     cmd, env = D.launch_command(job, HF_GPU)
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--config_file" in cmd
-    assert cmd[-4:] == ["-m", "ai2human.distributed", "--config", str(job)]
+    assert cmd[-4:] == ["-m", "ai2human.train.distributed", "--config", str(job)]
     assert "ACCELERATE_USE_CPU" not in env or env["ACCELERATE_USE_CPU"] == os.environ.get("ACCELERATE_USE_CPU")
     assert D.launch_command(job, CPU)[1]["ACCELERATE_USE_CPU"] == "true"
 
@@ -182,17 +183,17 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     assert "rank 0 of 2: trained to step 3" in output and "rank 1 of 2: trained to step 3" in output
     assert output.count("saved the adapter") == 1, "rank 0 alone saves the adapter"
     run = tmp_path / "two"
-    assert (run / T.ADAPTER / "adapter_model.safetensors").is_file()
-    assert sorted(p.name for p in run.iterdir()) == ["adapter", "checkpoints", "distributed", T.TRAIN_LOG, T.TRAIN_METRICS]
+    assert (run / rundir.ADAPTER / "adapter_model.safetensors").is_file()
+    assert sorted(p.name for p in run.iterdir()) == ["adapter", "checkpoints", "distributed", rundir.TRAIN_LOG, rundir.TRAIN_METRICS]
     assert not (run / "distributed" / "train").exists(), "the job's copy of the data is removed after success"
 
-    metrics = {name: json.loads((tmp_path / name / T.TRAIN_METRICS).read_text()) for name in ("one", "two")}
+    metrics = {name: json.loads((tmp_path / name / rundir.TRAIN_METRICS).read_text()) for name in ("one", "two")}
     assert metrics["two"]["processes"] == 2 and metrics["one"]["processes"] == 1
     assert metrics["two"]["global_batch"] == metrics["one"]["global_batch"] == 4
     assert (metrics["two"]["per_device_train_batch_size"], metrics["two"]["gradient_accumulation_steps"]) == (2, 1)
     assert metrics["two"]["num_input_tokens_seen"] == metrics["one"]["num_input_tokens_seen"], "same tokens seen"
 
-    logs = {name: T.read_log_records(tmp_path / name / T.TRAIN_LOG) for name in ("one", "two")}
+    logs = {name: T.read_log_records(tmp_path / name / rundir.TRAIN_LOG) for name in ("one", "two")}
     steps = [r["step"] for r in logs["two"] if "loss" in r]
     assert steps == [1, 2, 3], "each step logged once: one writer"
     losses = {name: [r["loss"] for r in records if "loss" in r] for name, records in logs.items()}
@@ -204,8 +205,8 @@ def test_two_gloo_processes_train_like_one(tmp_path):
 
     from safetensors.torch import load_file
 
-    a = load_file(str(tmp_path / "one" / T.ADAPTER / "adapter_model.safetensors"))
-    b = load_file(str(run / T.ADAPTER / "adapter_model.safetensors"))
+    a = load_file(str(tmp_path / "one" / rundir.ADAPTER / "adapter_model.safetensors"))
+    b = load_file(str(run / rundir.ADAPTER / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
 
 
@@ -229,7 +230,7 @@ def test_notebook_trains_on_two_processes(tmp_path):
     import papermill as pm
     from peft import PeftModel
 
-    from ai2human.models import load_model
+    from ai2human.models.loading import load_model
 
     run_dir = tmp_path / "run"
     out = tmp_path / "02_finetune.ipynb"
@@ -247,8 +248,8 @@ def test_notebook_trains_on_two_processes(tmp_path):
     assert "2 CPU processes with the gloo backend" in text
     assert "2 processes (DDP) x per-device batch 2 x gradient accumulation 1 = global batch 4" in text
     assert "rank 1 of 2: trained to step 4" in text and "fine-tuned   :" in text
-    metrics = json.loads((run_dir / T.TRAIN_METRICS).read_text())
+    metrics = json.loads((run_dir / rundir.TRAIN_METRICS).read_text())
     assert (metrics["processes"], metrics["global_batch"], metrics["global_step"], metrics["evaluations"]) == (2, 4, 4, 2)
-    assert [r["step"] for r in T.read_log_records(run_dir / T.TRAIN_LOG) if "loss" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in T.read_log_records(run_dir / rundir.TRAIN_LOG) if "loss" in r] == [1, 2, 3, 4]
     base, _ = load_model(TINY_MODEL_NAME, CPU, 1024)
-    assert isinstance(PeftModel.from_pretrained(base, str(run_dir / T.ADAPTER)), PeftModel)
+    assert isinstance(PeftModel.from_pretrained(base, str(run_dir / rundir.ADAPTER)), PeftModel)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai2human import eda
-from ai2human.data import LoadReport
-from ai2human.prompts import format_example
+from ai2human.eda import analysis as eda
+from ai2human.data.pairs import LoadReport
+from ai2human.data.prompts import format_example
 
 matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_token_lengths_are_batched_and_in_order():
 
 
 def test_token_lengths_with_the_tiny_model_tokenizer():
-    from ai2human.models import load_tokenizer
+    from ai2human.models.loading import load_tokenizer
 
     tok = load_tokenizer("local:tiny-qwen2")
     texts = ["Hello there.", "A longer text, with more words in it than the first."]
@@ -191,7 +191,7 @@ def small_summary(max_seq_length: int = 8) -> dict:
     counts = {s: eda.word_counts(t) for s, t in texts.items()}
     log_odds = eda.log_odds_dirichlet(counts["human"], counts["ai"])
     human_words, ai_words = eda.distinguishing_words(log_odds, 3)
-    from ai2human.style import style_table
+    from ai2human.eda.style import style_table
 
     return eda.build_summary(
         LoadReport("x.csv", 3, 1, 0, 2),
@@ -251,7 +251,7 @@ def test_token_plot_draws_the_max_seq_length_line():
 
 @pytest.mark.slow
 def test_notebook_runs_on_renamed_columns_and_saves_what_it_prints(tmp_path):
-    from ai2human.sample_data import generate_pairs
+    from ai2human.data.sample import generate_pairs
 
     data = tmp_path / "pairs.jsonl"
     rows = [{"essay": p["human"], "gpt": p["LLM"]} for p in generate_pairs(80, seed=3)]

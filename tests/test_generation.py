@@ -2,11 +2,11 @@
 
 import pytest
 
-from ai2human.generation import GenerationResult, cut_at_template, generate
-from ai2human.hardware import choose_backend, detect_hardware
-from ai2human.models import load_for_inference
-from ai2human.prompts import format_prompt
-from ai2human.tiny_model import TINY_MODEL_NAME
+from ai2human.evaluate.generation import GenerationResult, cut_at_template, generate
+from ai2human.models.hardware import choose_backend, detect_hardware
+from ai2human.models.loading import load_for_inference
+from ai2human.data.prompts import format_prompt
+from ai2human.models.tiny import TINY_MODEL_NAME
 
 AI_TEXTS = [
     "Moreover, this approach underscores the importance of balance.",

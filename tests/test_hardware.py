@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from ai2human import hardware
+from ai2human.models import hardware
 from ai2human.errors import HardwareError
-from ai2human.hardware import Hardware, choose_backend
+from ai2human.models.hardware import Hardware, choose_backend
 
 
 def gpu(name="Tesla T4", capability=(7, 5), bf16=False, memory=14.7) -> Hardware:

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ai2human import kaggle, kaggle_api, params
+from ai2human.runner.kaggle import workflow as kaggle
+from ai2human.runner.kaggle import api as kaggle_api
+from ai2human.runner import params
 from ai2human.errors import UserError
-from ai2human.kaggle_bundle import CODE_SLUG, gpu_requirements, kernel_setup, render_notebook, stage_code
-from ai2human.params import NOTEBOOK_DIR, NOTEBOOKS, resolve_run
+from ai2human.runner.kaggle.bundle import CODE_SLUG, gpu_requirements, kernel_setup, render_notebook, stage_code
+from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, resolve_run
 from fake_kaggle import FakeKaggle
 
 KEY = "5f3c9a0b1d2e4f6a8b7c9d0e1f2a3b4c"
@@ -47,7 +49,7 @@ def _executed(*cells: tuple[str, list]) -> bytes:
 
 OK_NOTEBOOK = _executed(("print('done')", [{"output_type": "stream", "name": "stdout", "text": "done\n"}]))
 COMMON = 'run_dir = ""  # out\ndataset_path = "data/sample.csv"  # data\nmodel_name = "unsloth/Qwen2.5-7B"  # model\n'
-SETUP = "from ai2human.runs import prepare_run_dir\nrun_dir = prepare_run_dir(run_dir)"
+SETUP = "from ai2human.rundir import prepare_run_dir\nrun_dir = prepare_run_dir(run_dir)"
 
 
 @dataclass
@@ -211,7 +213,7 @@ def test_push_follow_complete_and_fetch(fake, project, capsys):
 
 def test_error_shows_the_log_tail_and_the_failing_cell(fake, project, capsys):
     failed_nb = _executed(
-        ("from ai2human.runs import prepare_run_dir", []),
+        ("from ai2human.rundir import prepare_run_dir", []),
         ("trainer = build()\ntrainer.train()", [{"output_type": "error", "ename": "RuntimeError",
                                                  "evalue": "loss is nan", "traceback": []}]),
     )
@@ -484,7 +486,7 @@ def test_log_lines_reads_kaggle_logs_whole_or_cut_short(tmp_path):
 def test_the_setup_cell_does_nothing_off_kaggle(monkeypatch, capsys):
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     namespace = {"run_dir": "/kaggle/working"}
-    exec((Path(kaggle.__file__).parents[2] / "kaggle" / "bootstrap.py").read_text(), namespace)
+    exec((params.REPO_ROOT / "kaggle" / "bootstrap.py").read_text(), namespace)
     assert namespace["run_dir"] == "/kaggle/working"
     assert "Not on Kaggle" in capsys.readouterr().out
 
@@ -563,7 +565,7 @@ def test_the_pushed_notebook_installs_the_wheel_in_a_clean_venv_and_runs_its_set
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    from ai2human.kaggle_bundle import DataSet
+    from ai2human.runner.kaggle.bundle import DataSet
 
     data = DataSet("tester/ai2human-sample", "ai2human sample", None, "/kaggle/input/ai2human-sample/sample.csv", "other")
     probe = (

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai2human import metrics
+from ai2human.evaluate import metrics
 from ai2human.errors import UserError
-from ai2human.sample_data import generate_pairs
-from ai2human.style import STYLE_COLUMNS, style_table
+from ai2human.data.sample import generate_pairs
+from ai2human.eda.style import STYLE_COLUMNS, style_table
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ai2human.errors import UserError
-from ai2human.hardware import BackendChoice
-from ai2human.models import (
+from ai2human.models.hardware import BackendChoice
+from ai2human.models.loading import (
     DEFAULT_TARGET_MODULES,
     adapter_base_model,
     add_lora,
@@ -16,7 +16,7 @@ from ai2human.models import (
     parse_gradient_checkpointing,
     parse_target_modules,
 )
-from ai2human.tiny_model import TINY_CONFIG, TINY_MODEL_NAME
+from ai2human.models.tiny import TINY_CONFIG, TINY_MODEL_NAME
 
 CPU = BackendChoice("hf", "float32", False, "cpu")
 

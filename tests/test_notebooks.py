@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from ai2human.params import NOTEBOOK_DIR, NOTEBOOKS, declared_parameters, resolve_run
-from ai2human.runs import resolve_paths
+from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, declared_parameters, resolve_run
+from ai2human.runner.runs import resolve_paths
 from conftest import REPO
 
 NOTEBOOK_FILES = [NOTEBOOK_DIR / f for f in NOTEBOOKS.values()]
@@ -69,6 +69,6 @@ def test_papermill_sees_every_parameter(path):
     the runner's value is an unknown parameter; every line must parse for papermill as for us."""
     import papermill as pm
 
-    from ai2human.params import read_parameters
+    from ai2human.runner.params import read_parameters
 
     assert set(pm.inspect_notebook(str(path))) == set(read_parameters(path))

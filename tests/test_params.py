@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ai2human.errors import ParamsError
-from ai2human.params import (
+from ai2human.runner.params import (
     NOTEBOOKS, README_END, README_START, check_type, declared_parameters, parse_set, read_parameters,
     reference_markdown, resolve_run,
 )

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ai2human.errors import ParamsError
-from ai2human.params import NOTEBOOKS, resolve_run
-from ai2human.runs import _model_billions, execute_run, prepare_run_dir, resolve_paths
+from ai2human.runner.params import NOTEBOOKS, resolve_run
+from ai2human.rundir import prepare_run_dir
+from ai2human.runner.runs import _model_billions, execute_run, resolve_paths
 from conftest import REPO, run_cli
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ai2human.style import LLM_WORDS, STYLE_COLUMNS, is_contraction, sentences, style_features, style_table, syllables
+from ai2human.eda.style import LLM_WORDS, STYLE_COLUMNS, is_contraction, sentences, style_features, style_table, syllables
 
 
 def test_contractions_count_but_possessives_do_not():

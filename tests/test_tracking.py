@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from ai2human import tracking
+from ai2human.train import tracking
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from ai2human import training as T
+from ai2human import rundir
+from ai2human.train import sft as T
 from ai2human.errors import UserError
-from ai2human.hardware import BackendChoice
-from ai2human.models import DEFAULT_TARGET_MODULES, add_lora, load_model
-from ai2human.prompts import format_prompt
-from ai2human.sample_data import generate_pairs
-from ai2human.tiny_model import TINY_MODEL_NAME
+from ai2human.models.hardware import BackendChoice
+from ai2human.models.loading import DEFAULT_TARGET_MODULES, add_lora, load_model
+from ai2human.data.prompts import format_prompt
+from ai2human.data.sample import generate_pairs
+from ai2human.models.tiny import TINY_MODEL_NAME
 
 CPU = BackendChoice("hf", "float32", False, "cpu")
 MAX_LEN = 512
@@ -67,7 +68,7 @@ def trainer_for(run_dir, train, evals, model=None, tokenizer=None, **over):
     if model is None:
         model, tokenizer = fresh_model()
     return T.build_trainer(model=model, tokenizer=tokenizer, args=sft_config(run_dir, **over), train_dataset=train,
-                           eval_dataset=evals, choice=CPU, log_path=run_dir / T.TRAIN_LOG)
+                           eval_dataset=evals, choice=CPU, log_path=run_dir / rundir.TRAIN_LOG)
 
 
 # ---------------------------------------------------------------- tokenisation
@@ -228,15 +229,15 @@ def test_find_checkpoint_by_path_and_never(tmp_path):
 def test_log_callback_writes_on_the_first_process_only(tmp_path):
     from transformers import TrainerState
 
-    log = T.log_callback(tmp_path / T.TRAIN_LOG)
+    log = T.log_callback(tmp_path / rundir.TRAIN_LOG)
     other = TrainerState(is_world_process_zero=False, global_step=1)
     log.on_train_begin(None, other, None)
     log.on_log(None, other, None, logs={"loss": 1.0})
-    assert not (tmp_path / T.TRAIN_LOG).exists(), "a second DDP process writes nothing"
+    assert not (tmp_path / rundir.TRAIN_LOG).exists(), "a second DDP process writes nothing"
     first = TrainerState(global_step=1)
     log.on_train_begin(None, first, None)
     log.on_log(None, first, None, logs={"loss": 1.0})
-    assert [r["loss"] for r in T.read_log_records(tmp_path / T.TRAIN_LOG)] == [1.0]
+    assert [r["loss"] for r in T.read_log_records(tmp_path / rundir.TRAIN_LOG)] == [1.0]
 
 
 # ---------------------------------------------------------------- training
@@ -264,14 +265,14 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, datasets):
     with pytest.raises(Interrupt):
         trainer.train()
     # on_step_end runs before the step is logged, so the log stops at step 5
-    assert max(r["step"] for r in T.read_log_records(tmp_path / T.TRAIN_LOG)) == 5
+    assert max(r["step"] for r in T.read_log_records(tmp_path / rundir.TRAIN_LOG)) == 5
 
     resume_from, note = T.find_checkpoint(tmp_path, "auto")  # a new session: new model, same folder
     assert resume_from.endswith("checkpoint-4") and "step 4" in note
     output = trainer_for(tmp_path, train, evals).train(resume_from_checkpoint=resume_from)
     assert output.global_step == 8
 
-    records = T.read_log_records(tmp_path / T.TRAIN_LOG)
+    records = T.read_log_records(tmp_path / rundir.TRAIN_LOG)
     loss_steps = [r["step"] for r in records if "loss" in r]
     assert loss_steps == list(range(1, 9)), "each step logged once: records past the checkpoint were dropped"
     assert [r["step"] for r in records if "eval_loss" in r] == [4, 8]
@@ -292,7 +293,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, datasets):
     # the same run without interruption ends at the same step with the same loss
     straight = tmp_path / "straight"
     trainer_for(straight, train, evals).train()
-    straight_loss = [r["loss"] for r in T.read_log_records(straight / T.TRAIN_LOG) if "loss" in r]
+    straight_loss = [r["loss"] for r in T.read_log_records(straight / rundir.TRAIN_LOG) if "loss" in r]
     assert [r["loss"] for r in records if "loss" in r][-1] == pytest.approx(straight_loss[-1], rel=1e-3)
 
 
@@ -303,18 +304,18 @@ def test_training_lowers_eval_loss_and_saves_a_loadable_adapter(tmp_path, datase
     model, tok = fresh_model()
     trainer = trainer_for(tmp_path, train, evals, model, tok, max_steps=12, eval_steps=6, save_steps=0)
     output = trainer.train()
-    records = T.read_log_records(tmp_path / T.TRAIN_LOG)
+    records = T.read_log_records(tmp_path / rundir.TRAIN_LOG)
     metrics = T.train_metrics(records, output, backend="hf")
     assert metrics["final_eval_loss"] < metrics["first_eval_loss"]
     assert metrics["global_step"] == 12 and metrics["evaluations"] == 2 and metrics["backend"] == "hf"
     assert metrics["train_tokens_per_second"] > 0
     assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").glob("checkpoint-*"))
 
-    files = T.save_adapter(model, tok, tmp_path / T.ADAPTER)
+    files = T.save_adapter(model, tok, tmp_path / rundir.ADAPTER)
     assert "adapter_model.safetensors" in files and "adapter_config.json" in files and "tokenizer.json" in files
     assert not any(f.startswith("model") for f in files), "no merged model is saved"
     base, _ = load_model(TINY_MODEL_NAME, CPU, MAX_LEN)
-    loaded = PeftModel.from_pretrained(base, str(tmp_path / T.ADAPTER))
+    loaded = PeftModel.from_pretrained(base, str(tmp_path / rundir.ADAPTER))
     ids = torch.tensor([train[0]["input_ids"][:32]])
     model.eval()
     with torch.no_grad():
@@ -364,10 +365,10 @@ def test_demo_finetune_report(demo_run):
     assert "[WARNING]" in text or "no warning signs" in text, "the diagnostics are printed"
     assert "fine-tuned   :" in text and "human (ref.) :" in text, "the before/after preview is printed"
 
-    metrics = json.loads((demo_run / T.TRAIN_METRICS).read_text())
+    metrics = json.loads((demo_run / rundir.TRAIN_METRICS).read_text())
     assert metrics["evaluations"] >= 3 and metrics["final_eval_loss"] < metrics["first_eval_loss"]
     assert metrics["backend"] == "hf"  # speed is measured by bench/demo_cpu.py, not asserted here
-    for name in (T.TRAIN_LOG, "loss_curves.png", T.PREVIEW):
+    for name in (rundir.TRAIN_LOG, "loss_curves.png", rundir.PREVIEW):
         assert (demo_run / name).is_file(), name
     base, _ = load_model(TINY_MODEL_NAME, CPU, MAX_LEN)
-    assert isinstance(PeftModel.from_pretrained(base, str(demo_run / T.ADAPTER)), PeftModel)
+    assert isinstance(PeftModel.from_pretrained(base, str(demo_run / rundir.ADAPTER)), PeftModel)

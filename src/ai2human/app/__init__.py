@@ -1,0 +1,1 @@
+"""The Gradio rewrite page: ``python -m ai2human.app --run runs/<name>``."""

@@ -1,0 +1,3 @@
+from ai2human.app.page import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from ai2human.bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: batched generation and the metrics that judge the rewrites."""

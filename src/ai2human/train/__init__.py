@@ -1,0 +1,1 @@
+"""Fine-tuning: the training recipe, its data-parallel launch, the loss diagnostics and W&B."""
