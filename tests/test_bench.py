@@ -5,7 +5,6 @@ transformers backend. GPU numbers are never asserted here."""
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import subprocess
@@ -18,9 +17,12 @@ import torch
 
 from ai2human.bench import cli as bench
 from ai2human.bench import data as bench_data
+from ai2human.bench import flops as bench_flops
+from ai2human.bench import groups as bench_groups
 from ai2human.bench import model as bench_model
 from ai2human.bench import report as bench_report
-from ai2human.bench.worker import BATCHING, Case, loss_summary, micro_batch_stats, parse_case, sft_kwargs, summarize
+from ai2human.bench.cases import BATCHING, Case, case_settings, parse_case
+from ai2human.bench.meter import loss_summary, micro_batch_stats, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 QWEN7B = bench_model.SHAPES["qwen2.5-7b"]
@@ -83,10 +85,10 @@ def test_synthetic_rows_have_tokenize_pairs_format():
 
 
 def test_synthetic_rows_match_the_notebooks_tokenised_examples():
-    """Same keys and value types as training.tokenize_example, so build_trainer sees what the notebook gives it."""
+    """Same keys and value types as tokenizing.tokenize_example, so the trainer sees what the notebook gives it."""
     from ai2human.models.loading import load_tokenizer
     from ai2human.models.tiny import TINY_MODEL_NAME
-    from ai2human.train.sft import tokenize_example
+    from ai2human.train.tokenizing import tokenize_example
 
     real = tokenize_example("an AI text", "a human text", load_tokenizer(TINY_MODEL_NAME))
     fake = bench_data.synthetic_rows([len(real["input_ids"])], (1, 50), eos_id=0)
@@ -97,14 +99,14 @@ def test_synthetic_rows_match_the_notebooks_tokenised_examples():
 # ---------------------------------------------------------------- FLOP counts
 
 def test_flop_counts_for_qwen25_7b():
-    c = bench_model.flop_counts(QWEN7B, 16, TARGETS)
+    c = bench_flops.flop_counts(QWEN7B, 16, TARGETS)
     per_layer = 3584 * (3584 * 2 + 512 * 2) + 3 * 3584 * 18944
     assert c["matmul_params"] == 28 * per_layer + 3584 * 152064 == 7_070_285_824
     assert c["linear_per_token"] == 4 * c["matmul_params"]
     assert c["lora_per_token"] == 6 * 28 * 16 * (7168 + 4096 + 4096 + 7168 + 3 * 22528)
     assert c["attention_per_pair"] == 12 * 28 * 3584
     # The issue's rule of thumb: about 4 x matmul parameters per token dominates.
-    full_row = bench_model.training_flops(c, 2048, bench_model.causal_pairs([2048]))[0] / 2048
+    full_row = bench_flops.training_flops(c, 2048, bench_flops.causal_pairs([2048]))[0] / 2048
     assert 29e9 < full_row < 31e9
 
 
@@ -114,12 +116,12 @@ def test_flop_counts_match_a_real_model_and_its_lora():
 
     from ai2human.models.hardware import BackendChoice
     from ai2human.models.loading import add_lora
-    from ai2human.train.sft import count_parameters
+    from ai2human.train.results import count_parameters
 
     shape = bench_model.SHAPES["tiny"]
     model = Qwen2ForCausalLM(Qwen2Config(**shape))
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    counts = bench_model.flop_counts(shape, 8, TARGETS)
+    counts = bench_flops.flop_counts(shape, 8, TARGETS)
     assert counts["matmul_params"] == linear
     peft = add_lora(model, BackendChoice("hf", "float32", False, "cpu"), r=8, lora_alpha=16, lora_dropout=0.0,
                     target_modules=TARGETS, gradient_checkpointing="false", seed=0)
@@ -127,12 +129,12 @@ def test_flop_counts_match_a_real_model_and_its_lora():
 
 
 def test_training_flops_and_pairs():
-    assert bench_model.causal_pairs([1, 2, 3]) == 1 + 3 + 6
+    assert bench_flops.causal_pairs([1, 2, 3]) == 1 + 3 + 6
     c = {"linear_per_token": 10, "lora_per_token": 2, "attention_per_pair": 3, "recompute_per_token": 5, "recompute_per_pair": 1}
-    assert bench_model.training_flops(c, tokens=4, pairs=10, checkpointing=False) == (78.0, 78.0)
-    assert bench_model.training_flops(c, tokens=4, pairs=10) == (78.0, 78.0 + 20 + 10)
+    assert bench_flops.training_flops(c, tokens=4, pairs=10, checkpointing=False) == (78.0, 78.0)
+    assert bench_flops.training_flops(c, tokens=4, pairs=10) == (78.0, 78.0 + 20 + 10)
     with pytest.raises(ValueError, match="not linear layers"):
-        bench_model.flop_counts(QWEN7B, 16, ["qkv"])
+        bench_flops.flop_counts(QWEN7B, 16, ["qkv"])
 
 
 def test_datasheet_peaks():
@@ -156,51 +158,24 @@ def test_parse_case():
     assert set(BATCHING) == {"pad", "padfree", "packing", "grouped", "rebalance"}
 
 
-def _notebook_call_keywords(function: str) -> set[str]:
-    """The keywords 02_finetune passes to ``function``, ``**settings`` splats of a ``dict(...)`` expanded."""
-    nb = json.loads((REPO / "notebooks" / "02_finetune.ipynb").read_text())
-    source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    tree = ast.parse(source)
-    dicts = {node.targets[0].id: {k.arg for k in node.value.keywords} for node in ast.walk(tree)
-             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)
-             and getattr(node.value.func, "id", None) == "dict"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == function:
-            keywords = {k.arg for k in node.keywords if k.arg}
-            for k in node.keywords:
-                if k.arg is None:
-                    keywords |= dicts[k.value.id]
-            return keywords
-    raise AssertionError(f"{function} not called in the notebook")
-
-
-def test_bench_passes_build_sft_config_what_the_notebook_passes():
+def test_a_case_trains_with_the_params_files_settings_changed_only_where_it_must(tmp_path):
+    from ai2human.models.hardware import BackendChoice
     from ai2human.runner.params import resolve_run
+    from ai2human.train.settings import TrainSettings
 
     params = resolve_run(REPO / "params" / "v5.yaml").params
-    kwargs = sft_kwargs(params, "/tmp/run", object(), parse_case("real-pad"), steps=10)
-    assert set(kwargs) == _notebook_call_keywords("build_sft_config")
+    base = TrainSettings.from_params(params, run_dir=str(tmp_path), choice=BackendChoice("hf", "float32", False, "cpu"),
+                                     model_name="/models/random", tokenizer_name="")
+    s = case_settings(base, parse_case("real-rebalance-b4"), steps=10, run_dir=tmp_path / "case")
     # v5's settings, unchanged where they matter for speed and memory.
-    for key in ("max_seq_length", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
-                "optim", "gradient_checkpointing", "seed", "weight_decay", "max_grad_norm", "warmup_steps"):
-        assert kwargs[key] == params[key], key
+    for key in ("max_seq_length", "learning_rate", "optim", "gradient_checkpointing", "seed", "weight_decay",
+                "max_grad_norm", "warmup_steps", "lora_r", "lora_alpha", "lora_target_modules"):
+        assert getattr(s, key) == params[key], key
     assert (params["per_device_train_batch_size"], params["gradient_accumulation_steps"], params["max_seq_length"]) == (2, 4, 2048)
-    assert params["optim"] == "paged_adamw_32bit"
-    assert kwargs["max_steps"] == 0 and sft_kwargs(params, "/tmp/run", None, parse_case("full"), steps=10)["max_steps"] == 10
-
-
-def test_bench_calls_the_notebooks_model_and_trainer_functions():
-    source = (REPO / "src" / "ai2human" / "bench" / "worker.py").read_text()
-    tree = ast.parse(source)
-    calls = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
-                "load_model", "add_lora", "build_trainer"):
-            calls[getattr(node.func, "attr", getattr(node.func, "id", None))] = {k.arg for k in node.keywords}
-    for function, keywords in calls.items():
-        assert keywords == _notebook_call_keywords(function), function
-    assert set(calls) == {"load_model", "add_lora", "build_trainer"}
+    assert (s.per_device_train_batch_size, s.gradient_accumulation_steps, s.train_sampling) == (4, 2, "batch_rebalance")
+    assert (s.eval_steps, s.save_steps, s.report_to, s.logging_steps, s.max_steps) == (0, 0, "none", 1, 0)
+    assert case_settings(base, parse_case("full"), steps=10, run_dir=tmp_path).max_steps == 10
+    assert s.run_dir == str(tmp_path / "case") and s.model_name == "/models/random"
 
 
 # ---------------------------------------------------------------- measuring
@@ -222,7 +197,7 @@ def test_micro_batch_stats_padded_packed_and_full():
 
 
 def test_summarize_leaves_out_the_first_steps():
-    counts = bench_model.flop_counts(bench_model.SHAPES["tiny"], 8, TARGETS)
+    counts = bench_flops.flop_counts(bench_model.SHAPES["tiny"], 8, TARGETS)
     totals = [{"padded": 100, "real": 80, "trained": 40, "pairs": 1000, "examples": 8, "microbatches": 4,
                "max_examples_per_microbatch": 2}] * 4
     ends = [10.0, 11.0, 13.0, 15.0]  # first step 10 s (compiling), then 1, 2, 2
@@ -230,7 +205,7 @@ def test_summarize_leaves_out_the_first_steps():
     s = summarize(totals, 0.0, ends, 2, counts, True, peaks, "bfloat16")
     assert s["first_step_s"] == 10 and s["measured_steps"] == 2 and s["s_per_step"] == 2.0
     assert s["tokens_per_s"] == 50 and s["nonpad_tokens_per_s"] == 40 and s["padding_share"] == 0.2
-    model_flops = bench_model.training_flops(counts, 80, 1000)[0]
+    model_flops = bench_flops.training_flops(counts, 80, 1000)[0]
     assert s["model_tflops_per_s"] == round(model_flops / 2 / 1e12, 1)
     assert s["mfu_datasheet_peak"] == pytest.approx(s["mfu_measured_peak"] / 2, rel=1e-2, abs=1e-4)
     assert s["trained_tokens"] == 160 and s["examples"] == 32
@@ -258,7 +233,7 @@ def _run(case, backend="unsloth", precision="native", **over):
 
 
 def _doc(runs, date="2026-11-25"):
-    flops = bench_model.flop_counts(QWEN7B, 16, TARGETS)
+    flops = bench_flops.flop_counts(QWEN7B, 16, TARGETS)
     return {"kind": bench_report.KIND, "schema": 1, "date": date, "gpu": "NVIDIA H100 80GB HBM3", "flops": flops,
             "settings": {"max_seq_length": 2048, "lora_r": 16, "lengths": {"epoch": {"tokens": 2_520_000}}},
             "peaks": {"measured": {"bfloat16": 790.0}, "datasheet": 989.4}, "groups": [], "runs": runs}
@@ -346,10 +321,10 @@ write("end")
 def _group(tmp_path, monkeypatch, cases, deadline_s=0.0):
     (tmp_path / "fake_worker.py").write_text(FAKE_WORKER)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setattr(bench, "WORKER", "fake_worker")
+    monkeypatch.setattr(bench_groups, "WORKER", "fake_worker")
     args = argparse.Namespace(case_timeout=3, epoch_timeout=3, load_timeout=30, memory_cap_gib=15.0, isolation_check="off")
     spec = {"params": {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}}
-    return bench.run_group("hf", "native", cases, spec, tmp_path, tmp_path / "log.txt", bench.Clock(deadline_s), args, 0)
+    return bench_groups.run_group("hf", "native", cases, spec, tmp_path, tmp_path / "log.txt", bench_groups.Clock(deadline_s), args, 0)
 
 
 def test_a_hanging_or_crashing_case_costs_only_itself(tmp_path, monkeypatch):
@@ -410,7 +385,7 @@ def test_train_and_report_end_to_end_on_cpu(tmp_path):
 
 
 def test_meter_falls_back_to_the_collated_batches():
-    from ai2human.bench.worker import Meter
+    from ai2human.bench.meter import Meter
 
     meter = Meter(torch)
     batch = micro_batch_stats(torch, torch.ones(2, 4, dtype=torch.long))
@@ -433,3 +408,16 @@ def test_epoch_time_measured_extrapolated_or_projected():
     assert epoch_target(base + [measured]).startswith("5.0 min on this GPU (measured")
     partial = _run("epoch-packing", regime="epoch", status="timeout", epoch=0.5, elapsed_s=240.0)
     assert epoch_target(base + [partial]).startswith("8.0 min on this GPU (extrapolated from the first 50%")
+
+
+def test_eval_share_splits_the_training_call_and_keeps_the_eval_loss(tmp_path):
+    """The evaluation-share benchmark on the tiny shape: a bigger eval batch changes the time, not the loss."""
+    from ai2human.bench import eval_share
+
+    out = tmp_path / "share.json"
+    assert eval_share.main(["--max-steps", "2", "--eval-rows", "6", "--max-seq-length", "128", "--eval-batch", "1,0",
+                            "--model-dir", str(tmp_path / "model"), "--out", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["per_device_eval_batch_size"] for r in runs] == [1, 4]  # 0 = auto, twice v5's micro-batch of 2
+    assert all(0 < r["evaluation_share"] < 1 and r["evaluations"] == 2 for r in runs)
+    assert runs[1]["first_eval_loss"] == pytest.approx(runs[0]["first_eval_loss"], rel=1e-3)

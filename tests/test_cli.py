@@ -48,12 +48,43 @@ def test_missing_params_file(tmp_path):
     _assert_refused(proc, out, "not found", "demo.yaml")
 
 
-def test_no_params_file_prints_usage_and_lists_the_files():
+def test_no_params_file_prints_usage_and_lists_the_files_with_whole_descriptions():
+    import yaml
+
     proc = run_cli()
     assert proc.returncode == 2
     assert "usage: run.py" in proc.stderr
-    for name in ("params/demo.yaml", "params/v1.yaml", "params/v5.yaml"):
-        assert name in proc.stderr
+    for name in ("demo", "v1", "v5"):
+        description = yaml.safe_load((REPO / "params" / f"{name}.yaml").read_text())["description"]
+        line = next(line for line in proc.stderr.splitlines() if f"params/{name}.yaml" in line)
+        assert line.rstrip().endswith(description), line
+
+
+@pytest.mark.parametrize("item", ["description=hf_" + "aB3dE5gH7jK9" * 3, "wandb_project=ghp_" + "x9Y8w7V6u5T4s3R2q1P0o9N8m7L6k5J4i3H2"])
+def test_a_secret_as_a_value_is_refused_before_anything_is_written(tmp_path, item):
+    out = tmp_path / "runs"
+    proc = run_cli("params/demo.yaml", "--out", str(out), "--set", item)
+    _assert_refused(proc, out, "looks like a secret")
+    assert item.split("=", 1)[1] not in proc.stderr
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("a: &a [1, 2]\nb: *a\n", "aliases (*a) are not allowed"),
+    ("max_steps: 5\nmax_steps: 6\n", "duplicate key 'max_steps' (lines 1 and 2)"),
+], ids=["alias", "duplicate"])
+def test_hostile_yaml_exits_2_with_one_line(tmp_path, text, needle):
+    out = tmp_path / "runs"
+    proc = run_cli(str(_params(tmp_path, text)), "--out", str(out))
+    _assert_refused(proc, out, needle)
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_wrong_columns_are_found_before_a_notebook_starts(tmp_path):
+    data = tmp_path / "pairs.csv"
+    data.write_text("text,label\n" + "a,b\n" * 20)
+    out = tmp_path / "runs"
+    proc = run_cli("params/demo.yaml", "--out", str(out), "--set", f"dataset_path={data}")
+    _assert_refused(proc, out, "columns present: text, label", "--set human_column=... ai_column=...")
 
 
 def test_a_7b_model_on_a_cpu_machine_points_to_kaggle(tmp_path):

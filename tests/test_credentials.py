@@ -25,7 +25,19 @@ PEM = "-----BEGIN " + "OPENSSH PRIVATE KEY-----"
     (f'os.environ["WANDB_API_KEY"] = "{WANDB_KEY}"', "W&B API key"),
     (f"!wandb login --relogin {WANDB_KEY}", "W&B API key"),
     (f"machine api.wandb.ai login user password {WANDB_KEY}", "W&B API key (.netrc)"),
-    (PEM, "private key"),
+    (PEM, "Private Key"),
+    ("aws_access_key_id = " + "AKIA" + "Z7X2Q4W6E8R0T2Y4", "AWS Access Key"),
+    ("aws_secret_access_key = '" + "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "0123456789'", "AWS Access Key"),
+    ("token: " + "ghp_" + "x9Y8w7V6u5T4s3R2q1P0o9N8m7L6k5J4i3H2", "GitHub Token"),
+    ("GH=" + "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVW", "GitHub token"),
+    ("OPENAI=" + "sk-" + "proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3", "OpenAI key"),
+    ("slack = '" + "xoxb-" + "123456789012-1234567890123-" + "AbCdEfGhIjKlMnOpQrStUvWx'", "Slack Token"),
+    ("post to " + "https://hooks.slack.com/services/" + "T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx", "Slack Token"),
+    ("post to " + "https://discord.com/api/webhooks/" + "123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz", "webhook URL"),
+    ("db = " + "postgres://ann:" + "s3cretPassw0rd@db.example.com/x", "Basic Auth Credentials"),
+    ("SERVICE_APIKEY = '" + "q8Zr2LmN4vX7tY1p" + "'", "Secret Keyword"),
+    ("deploy_key: " + KAGGLE_KEY, "hex secret next to a key-like name"),
+    ("client_secret = " + WANDB_KEY, "hex secret next to a key-like name"),
 ])
 def test_each_kind_of_secret_is_found_and_named(line, kind):
     assert scan_text(f"first line\n{line}\nlast line", values={}) == [(2, kind)]
@@ -38,6 +50,9 @@ def test_each_kind_of_secret_is_found_and_named(line, kind):
     "secrets = UserSecretsClient(); os.environ['HF_TOKEN'] = secrets.get_secret('HF_TOKEN')",
     "hf_hub_download(repo_id='unsloth/Qwen2.5-7B', filename='config.json')",
     '"image/png": "' + base64.b64encode(bytes(range(256)) * 40).decode() + '"',
+    f'{{"key": "{KAGGLE_KEY}"}}',  # a cache entry's md5, not kaggle.json (no username)
+    f"cache_key = {KAGGLE_KEY}",
+    '"split_sha256": "' + "ab" * 32 + '"',
 ])
 def test_ordinary_text_is_left_alone(line):
     assert scan_text(line, values={}) == []
@@ -65,15 +80,16 @@ def test_scan_paths_names_file_and_line_walks_folders_and_looks_inside_wheels(tm
     (tmp_path / "run" / "sub").mkdir(parents=True)
     (tmp_path / "run" / "clean.txt").write_text("nothing here\n")
     (tmp_path / "run" / "sub" / "notes.md").write_text(f"a\nb\nuse {HF}\n")
-    (tmp_path / "run" / "weights.bin").write_bytes(b"\0\1\2" + HF.encode())  # binary: skipped
+    (tmp_path / "run" / "weights.bin").write_bytes(b"\0\1\2" + HF.lower().encode())  # binary: its strings
     wheel = tmp_path / "run" / "pkg-0.1-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("pkg/__init__.py", "")
         z.writestr("pkg/config.py", f"KEY = None\n{PEM}\n")
     findings = scan_paths([tmp_path / "run"])
     assert findings == [
-        Finding(f"{wheel}!pkg/config.py", 2, "private key"),
+        Finding(f"{wheel}!pkg/config.py", 2, "Private Key"),
         Finding(str(tmp_path / "run" / "sub" / "notes.md"), 3, "Hugging Face token"),
+        Finding(str(tmp_path / "run" / "weights.bin"), 0, "Hugging Face token (in binary data)"),
     ]
     assert str(findings[1]) == f"{tmp_path / 'run' / 'sub' / 'notes.md'}:3: Hugging Face token"
     assert HF not in str(findings)  # a finding never repeats the secret
@@ -87,3 +103,37 @@ def test_an_executed_notebook_is_scanned_line_by_line(tmp_path):
     [finding] = scan_paths([path], values={})
     assert finding.kind == "Hugging Face token"
     assert HF in path.read_text().splitlines()[finding.line - 1]
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "\\r", '\\"'])
+def test_a_token_right_after_a_json_escape_is_found(tmp_path, escape):
+    path = tmp_path / "eval_outputs.jsonl"
+    path.write_text(json.dumps({"output": "x"}) + "\n" + '{"output": "first line' + escape + HF + '"}\n')
+    assert scan_paths([path], values={}) == [Finding(str(path), 2, "Hugging Face token")]
+
+
+def test_the_kaggle_key_in_the_xdg_config_folder_is_known(tmp_path):
+    (tmp_path / ".config/kaggle").mkdir(parents=True)
+    (tmp_path / ".config/kaggle/kaggle.json").write_text(json.dumps({"username": "ann", "key": "abcdefabcdef-xdg-key"}))
+    assert credential_values({"HOME": str(tmp_path)})["abcdefabcdef-xdg-key"] == "Kaggle key from kaggle.json"
+    assert scan_text(json.dumps({"username": "ann", "key": KAGGLE_KEY}), values={}) == [(1, "Kaggle API key (kaggle.json)")]
+
+
+def test_a_detector_pickle_is_scanned_through_its_vocabulary(tmp_path):
+    joblib = pytest.importorskip("joblib")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [f"a text about cats number {i}" for i in range(5)] + [f"my token is {HF} keep it safe"]
+    path = tmp_path / "detector.joblib"
+    joblib.dump(TfidfVectorizer().fit(texts), path)
+    assert HF.lower() in TfidfVectorizer().fit(texts).vocabulary_  # stored lower-cased, verbatim
+    assert scan_paths([path], values={}) == [Finding(str(path), 0, "Hugging Face token (in binary data)")]
+    clean = tmp_path / "clean.joblib"
+    joblib.dump(TfidfVectorizer().fit(texts[:5]), clean)
+    assert scan_paths([clean], values={}) == []
+
+
+def test_the_bundled_sample_and_the_demo_run_are_clean(demo_run):
+    from pathlib import Path
+
+    assert scan_paths([Path(__file__).resolve().parents[1] / "data", demo_run], values={}) == []

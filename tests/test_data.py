@@ -184,9 +184,8 @@ def test_comment_header_lines_are_skipped_but_hashes_in_texts_stay(tmp_path):
     assert pairs.loc[0, "ai"] == "# A heading\n\nBody"
 
 
-def test_the_committed_sample_loads_past_its_comment_line():
+def test_the_committed_sample_loads():
     path = REPO / "data" / "sample.csv"
-    assert path.read_text(encoding="utf-8").startswith("#")
     pairs, report = load_pairs(path)
     assert report.rows_kept == len(pairs) >= 100
     assert pairs["ai"].str.contains("\n\n").mean() > 0.9  # the LLM side's blank lines survived parsing
@@ -219,3 +218,67 @@ def test_take_limits_rows_and_zero_means_all():
     assert len(take(pairs, 5)) == 5
     assert len(take(pairs, 0)) == 12
     assert len(take(pairs, 100)) == 12
+
+
+def test_header_only_csv_says_there_are_no_rows(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("human,LLM\n")
+    with pytest.raises(DataError, match="has the columns but no rows"):
+        load_pairs(path)
+
+
+@pytest.mark.parametrize("column, dtype", [
+    (pa.array(list(range(12)), pa.int64()), "int64"),
+    (pa.array([True, False] * 6), "bool"),
+    (pa.array([pd.Timestamp("2024-01-01")] * 12, pa.timestamp("ns")), "datetime64"),
+    (pa.array([["a", "b"]] * 12, pa.list_(pa.string())), "ndarray"),
+])
+def test_parquet_columns_that_are_not_text_are_refused_naming_column_and_type(tmp_path, column, dtype):
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"human": pa.array([f"human {i}" for i in range(12)]), "LLM": column}), path)
+    with pytest.raises(DataError, match=rf"column 'LLM'.*{dtype}.*not text"):
+        load_pairs(path)
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolon"), ("\t", "tab")])
+def test_csv_with_another_delimiter_gets_a_hint(tmp_path, sep, name):
+    path = tmp_path / "p.csv"
+    pairs_frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(DataError, match=rf"{name}-separated.*comma-separated"):
+        load_pairs(path)
+    frame = pairs_frame()
+    frame.loc[3, "LLM"] = "one, two, three"  # commas inside a text: pandas fails to parse instead
+    frame.to_csv(path, index=False, sep=sep)
+    with pytest.raises(DataError, match=rf"{name}-separated"):
+        load_pairs(path)
+
+
+def test_broken_jsonl_line_is_named_by_its_line_number(tmp_path):
+    path = tmp_path / "p.jsonl"
+    lines = [json.dumps({"human": f"h {i}", "LLM": f"a {i}"}) for i in range(12)]
+    lines[6] = lines[6][:-3]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="line 7 is not valid JSON"):
+        load_pairs(path)
+
+
+def test_relative_default_path_is_found_from_another_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # e.g. notebooks/, where a notebook opened locally starts
+    pairs, report = load_pairs("data/sample.csv")
+    assert report.path == str(REPO / "data" / "sample.csv") and len(pairs) >= 100
+    with pytest.raises(DataError, match="does not exist"):
+        load_pairs("data/no-such.csv")
+
+
+def test_a_notebook_refuses_a_split_other_than_the_one_its_run_recorded(tmp_path):
+    from ai2human.data.pairs import check_split
+
+    path = write_csv(tmp_path / "p.csv", pairs_frame(n=20))
+    train, val = split_pairs(load_pairs(path)[0], 0.2, 42)
+    check_split(tmp_path, train, val)  # fine-tuning records it
+    assert set(json.loads((tmp_path / "split.json").read_text())["rows"]["validation"]) == set(val["row"])
+    check_split(tmp_path, train, val)  # evaluation finds the same split
+    write_csv(path, pairs_frame(n=20).sample(frac=1, random_state=1))  # the file was shuffled in between
+    train, val = split_pairs(load_pairs(path)[0], 0.2, 42)
+    with pytest.raises(DataError, match="the dataset or its split changed"):
+        check_split(tmp_path, train, val)

@@ -55,6 +55,44 @@ def test_every_code_cell_ran_without_error(demo_run, short):
             assert not any(o.get("output_type") == "error" for o in cell["outputs"]), f"{short} cell {i} raised"
 
 
+# Console noise printed to stdout: progress bars (tqdm's "42%|####", "12/27 [00:01<00:02"), Python
+# warnings ("UserWarning: ...") and kernel log lines. A report's own "[warning] ..." finding is fine.
+NOISE = re.compile(r"\d+%\||\d+/\d+ \[\d|\w+Warning: |\[IPKernelApp\]")
+
+
+@pytest.mark.parametrize("short", list(NOTEBOOKS))
+def test_reports_carry_no_stderr_progress_or_warnings(demo_run, short):
+    """What lands on stderr is a red box in the report a user reads; progress belongs to the console."""
+    found = []
+    for i, cell in enumerate(_cells(demo_run, short)):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream":
+                continue
+            text = "".join(out["text"])
+            if out["name"] == "stderr" or NOISE.search(text):
+                first = next((line for line in re.split(r"[\r\n]+", text) if line.strip()), "")
+                found.append(f"cell {i} {out['name']}: {first[:160]}")
+    assert not found, f"{short}: " + " | ".join(found)
+
+
+@pytest.mark.parametrize("short", list(NOTEBOOKS))
+def test_every_section_shows_a_result(demo_run, short):
+    """Each `##` stage shows something (a table, a figure, a printed line): a reader never meets a
+    section whose cells ran silently."""
+    sections: dict[str, int] = {}
+    current = None
+    for cell in _cells(demo_run, short):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.lstrip().startswith("## "):
+            current = source.lstrip().splitlines()[0]
+            sections[current] = 0
+        elif cell["cell_type"] == "code" and current is not None:
+            sections[current] += len(cell.get("outputs", []))
+    assert len(sections) >= 3
+    silent = [name for name, n in sections.items() if n == 0]
+    assert not silent, f"{short}: sections without any output: {silent}"
+
+
 def test_eda_draws_its_figures_and_prints_the_numbers_it_saves(demo_run):
     cells = _cells(demo_run, "eda")
     assert _images(cells) >= 6, "paragraphs, lengths, tokens, top words, word clouds, log-odds, style"

@@ -1,7 +1,8 @@
-"""distributed: how many GPUs, the global batch, the accelerate job, and two gloo processes vs one.
+"""distributed / launch / ddp_worker: how many GPUs, the global batch, the job, two gloo processes vs one.
 
 The unit tests feed fake GPU counts and backend choices. The slow tests start real jobs: two CPU
-processes with the gloo backend, launched the way the notebook launches them on GPUs.
+processes with the gloo backend, launched by ``recipe.run_training`` as the notebook launches them
+on GPUs.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import pytest
 import torch
 
 from ai2human import rundir
-from ai2human.train import distributed as D
-from ai2human.train import sft as T
+from ai2human.data.sample import generate_pairs
 from ai2human.errors import UserError
 from ai2human.models.hardware import BackendChoice
-from ai2human.models.loading import DEFAULT_TARGET_MODULES, load_tokenizer
-from ai2human.data.sample import generate_pairs
+from ai2human.models.loading import load_tokenizer
 from ai2human.models.tiny import TINY_MODEL_NAME
+from ai2human.train import distributed as D
+from ai2human.train import launch, recipe, tokenizing
+from ai2human.train.trainer import read_log_records
 from conftest import REPO
+from test_training import settings
 
 CPU = BackendChoice("hf", "float32", False, "cpu")
 HF_GPU = BackendChoice("hf", "float16", True, "cuda")
@@ -113,51 +116,33 @@ def test_job_is_launched_with_its_own_accelerate_config(tmp_path):
     from datasets import Dataset
 
     rows = Dataset.from_dict({"input_ids": [[1, 2]], "attention_mask": [[1, 1]], "labels": [[1, 2]]})
-    topology = D.split_batch(2, 4, 2)
-    job = D.write_job(tmp_path, topology, choice=HF_GPU, model_name="m", tokenizer_name="", max_seq_length=64,
-                      lora=dict(LORA), sft=sft_settings(topology), train_dataset=rows, eval_dataset=rows)
-    config = load_config_from_file(str(job.parent / D.ACCELERATE_CONFIG))
+    job_settings = settings(tmp_path, choice=HF_GPU, processes=2, per_device_train_batch_size=2, gradient_accumulation_steps=4)
+    job = launch.write_job(job_settings, rows, rows, {"tokenization": {"train": {"kept": 1}}})
+    config = load_config_from_file(str(job.parent / launch.ACCELERATE_CONFIG))
     assert (config.distributed_type, config.num_processes, config.mixed_precision) == ("MULTI_GPU", 2, "fp16")
     saved = json.loads(job.read_text())
-    assert saved["sft"]["gradient_accumulation_steps"] == 2 and saved["topology"]["processes"] == 2
+    assert saved["settings"]["processes"] == 2 and saved["extra_metrics"]["tokenization"]["train"]["kept"] == 1
+    from ai2human.train.settings import TrainSettings
 
-    cmd, env = D.launch_command(job, HF_GPU)
+    assert TrainSettings.from_json(json.dumps(saved["settings"])) == job_settings, "each process gets the same settings"
+
+    cmd, env = launch.launch_command(job, HF_GPU)
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--config_file" in cmd
-    assert cmd[-4:] == ["-m", "ai2human.train.distributed", "--config", str(job)]
+    assert cmd[-4:] == ["-m", "ai2human.train.ddp_worker", "--config", str(job)]
     assert "ACCELERATE_USE_CPU" not in env or env["ACCELERATE_USE_CPU"] == os.environ.get("ACCELERATE_USE_CPU")
-    assert D.launch_command(job, CPU)[1]["ACCELERATE_USE_CPU"] == "true"
-
-    with pytest.raises(UserError, match="per-process"):
-        D.write_job(tmp_path, topology, choice=HF_GPU, model_name="m", tokenizer_name="", max_seq_length=64,
-                    lora=dict(LORA), sft=sft_settings(D.split_batch(2, 4, 1)), train_dataset=rows)
+    assert launch.launch_command(job, CPU)[1]["ACCELERATE_USE_CPU"] == "true"
 
 
 # ---------------------------------------------------------------- two gloo processes vs one
 
-LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=list(DEFAULT_TARGET_MODULES),
-            gradient_checkpointing="false", seed=3407)
 MAX_LEN = 512
 
 
-def sft_settings(topology, **over):
-    settings = dict(
-        max_seq_length=MAX_LEN, learning_rate=5e-3,
-        per_device_train_batch_size=topology.per_device_train_batch_size,
-        gradient_accumulation_steps=topology.gradient_accumulation_steps,
-        warmup_steps=1, num_train_epochs=1.0, max_steps=3, optim="adamw_torch", lr_scheduler_type="linear",
-        weight_decay=0.0, max_grad_norm=1.0, logging_steps=1, eval_steps=0, save_steps=2, save_total_limit=0,
-        early_stopping_patience=0, seed=3407, gradient_checkpointing="false", packing=False, padding_free=False,
-        report_to="none", has_eval=False,
-    )
-    settings.update(over)
-    return settings
-
-
-def run_job(run_dir, processes, train_dataset):
-    topology = D.split_batch(2, 2, processes)
+def train_on(run_dir, processes, train_dataset):
     lines: list[str] = []
-    result = D.launch(run_dir, topology, choice=CPU, echo=lines.append, model_name=TINY_MODEL_NAME, tokenizer_name="",
-                      max_seq_length=MAX_LEN, lora=LORA, sft=sft_settings(topology), train_dataset=train_dataset)
+    job_settings = settings(run_dir, processes=processes, max_seq_length=MAX_LEN, per_device_train_batch_size=2,
+                            gradient_accumulation_steps=2, max_steps=3, eval_steps=0, save_steps=2)
+    result = recipe.run_training(job_settings, train_dataset, None, echo=lines.append)
     return result, "\n".join(lines)
 
 
@@ -173,13 +158,13 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     """
     rows = generate_pairs(40, seed=3)
     pairs = pd.DataFrame({"human": [r["human"] for r in rows], "ai": [r["LLM"] for r in rows]})
-    train, _ = T.tokenize_pairs(pairs, load_tokenizer(TINY_MODEL_NAME), MAX_LEN, "drop")
+    train, _ = tokenizing.tokenize_pairs(pairs, load_tokenizer(TINY_MODEL_NAME), MAX_LEN, "drop")
     train = train.select(range(12))
 
-    one, _ = run_job(tmp_path / "one", 1, train)
-    two, output = run_job(tmp_path / "two", 2, train)
+    one, _ = train_on(tmp_path / "one", 1, train)
+    two, output = train_on(tmp_path / "two", 2, train)
 
-    assert (one.world_size, two.world_size) == (1, 2)
+    assert (one.metrics["processes"], two.metrics["processes"]) == (1, 2)
     assert "rank 0 of 2: trained to step 3" in output and "rank 1 of 2: trained to step 3" in output
     assert output.count("saved the adapter") == 1, "rank 0 alone saves the adapter"
     run = tmp_path / "two"
@@ -193,7 +178,7 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     assert (metrics["two"]["per_device_train_batch_size"], metrics["two"]["gradient_accumulation_steps"]) == (2, 1)
     assert metrics["two"]["num_input_tokens_seen"] == metrics["one"]["num_input_tokens_seen"], "same tokens seen"
 
-    logs = {name: T.read_log_records(tmp_path / name / rundir.TRAIN_LOG) for name in ("one", "two")}
+    logs = {name: read_log_records(tmp_path / name / rundir.TRAIN_LOG) for name in ("one", "two")}
     steps = [r["step"] for r in logs["two"] if "loss" in r]
     assert steps == [1, 2, 3], "each step logged once: one writer"
     losses = {name: [r["loss"] for r in records if "loss" in r] for name, records in logs.items()}
@@ -203,6 +188,7 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("checkpoint-"))
     assert checkpoints == ["checkpoint-2", "checkpoint-3"]
 
+    assert two.model is not None, "the launching process loads the saved adapter for the preview"
     from safetensors.torch import load_file
 
     a = load_file(str(tmp_path / "one" / rundir.ADAPTER / "adapter_model.safetensors"))
@@ -215,11 +201,9 @@ def test_failed_job_names_the_command_to_rerun(tmp_path):
     from datasets import Dataset
 
     rows = Dataset.from_dict({"input_ids": [[1, 2]], "attention_mask": [[1, 1]], "labels": [[1, 2]]})
-    topology = D.split_batch(2, 1, 1)
-    job = D.write_job(tmp_path, topology, choice=CPU, model_name="local:no-such-model", tokenizer_name="",
-                      max_seq_length=64, lora=LORA, sft=sft_settings(topology), train_dataset=rows)
+    job = launch.write_job(settings(tmp_path, model_name="local:no-such-model", processes=1), rows)
     with pytest.raises(UserError, match="Re-run it by hand") as err:
-        D.run_job(job, CPU, echo=lambda line: None)
+        launch.run_job(job, CPU, echo=lambda line: None)
     assert "accelerate.commands.launch" in str(err.value)
     assert (job.parent / "train").is_dir(), "a failed job keeps its data for the re-run"
 
@@ -250,6 +234,6 @@ def test_notebook_trains_on_two_processes(tmp_path):
     assert "rank 1 of 2: trained to step 4" in text and "fine-tuned   :" in text
     metrics = json.loads((run_dir / rundir.TRAIN_METRICS).read_text())
     assert (metrics["processes"], metrics["global_batch"], metrics["global_step"], metrics["evaluations"]) == (2, 4, 4, 2)
-    assert [r["step"] for r in T.read_log_records(run_dir / rundir.TRAIN_LOG) if "loss" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in read_log_records(run_dir / rundir.TRAIN_LOG) if "loss" in r] == [1, 2, 3, 4]
     base, _ = load_model(TINY_MODEL_NAME, CPU, 1024)
     assert isinstance(PeftModel.from_pretrained(base, str(run_dir / rundir.ADAPTER)), PeftModel)

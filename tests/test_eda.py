@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -20,7 +17,6 @@ from ai2human.data.pairs import LoadReport
 from ai2human.data.prompts import format_example
 
 matplotlib.use("Agg")
-REPO = Path(__file__).resolve().parents[1]
 
 
 # --- percentiles and the max_seq_length recommendation --------------------------------------------
@@ -65,12 +61,13 @@ def test_token_stats_adds_share_recommendation_and_lengths():
     assert stats["human"]["share_over_max_seq_length"] == 0.0 and "lengths" not in stats["human"]
 
 
-def test_truncation_warning_only_above_ten_percent():
+def test_overlong_warning_only_above_ten_percent_and_says_what_overlong_does():
     summary = {"tokens": {"tokenizer": "tok", "example": {"lengths": [10] * 9 + [100], "recommended_max_seq_length": 128}}}
-    assert eda.truncation_warning(summary, 64) == ""  # exactly 10%
+    assert eda.overlong_warning(summary, 64) == ""  # exactly 10%
     summary["tokens"]["example"]["lengths"] = [10] * 8 + [100, 100]
-    message = eda.truncation_warning(summary, 64)
-    assert "truncates 20.0%" in message and "128" in message and "tok" in message
+    message = eda.overlong_warning(summary, 64)
+    assert "20.0% of training examples are longer than max_seq_length=64" in message
+    assert '"drop"' in message and '"truncate"' in message and "128" in message and "tok" in message
 
 
 # --- lengths and tokens -------------------------------------------------------------------------
@@ -232,11 +229,52 @@ def test_summary_file_keeps_the_length_list_on_one_line(tmp_path):
 # --- display and plots ------------------------------------------------------------------------------
 
 
-def test_sample_pairs_html_escapes_and_keeps_line_breaks():
+def test_sample_pairs_html_escapes_keeps_line_breaks_and_caps_height():
     pairs = pd.DataFrame({"human": ["<b>hi</b>\nthere"], "ai": ["x" * 50], "row": [7]})
     page = eda.sample_pairs_html(pairs, {"human": "essay", "ai": "gpt"}, n=3, max_chars=10)
     assert "&lt;b&gt;hi" in page and "\n" in page and "pre-wrap" in page
-    assert "row 7" in page and "<th>essay</th>" in page and "x" * 10 + " [...]" in page
+    assert "row 7" in page and ">essay</th>" in page and "x" * 10 + " [...]" in page
+    assert page.count("max-height") == 2 and "overflow-y: auto" in page and "<caption" in page
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.519, "0.519"), (12.18, "12.2"), (97.699, "97.7"), (1148.8, "1,149"),
+                                              (5.853, "5.85"), (0, "0"), (-2.345, "-2.35"), (0.00012, "1.20e-04")])
+def test_significant_gives_three_digits(value, shown):
+    from ai2human.eda.tables import significant
+
+    assert significant(value) == shown
+
+
+def test_cells_are_formatted_by_what_the_row_holds():
+    f = eda.format_value
+    assert f("share_blank_line", 0.987) == "98.7%" and f("share_over_max_seq_length", 0.07) == "7.0%"
+    assert f("texts_multi_paragraph", 281.0) == "281" and f("paragraphs count", 300.0) == "300"
+    assert f("count", 15970.0) == "15,970" and f("recommended_max_seq_length", 2048.0) == "2,048"
+    assert f("p50", 4.0) == "4" and f("p99", 19.01) == "19.0" and f("mean", 572.54) == "573"
+    assert f("power_of_two_p90", float("nan")) == "" and f("rows read", 300) == "300"
+
+
+def test_tables_put_statistics_in_rows_with_a_caption_and_no_raw_floats():
+    stats = eda.token_stats({"human": np.array([5, 50, 7]), "ai": np.array([9, 8, 7]), "example": np.array([10, 20, 40])}, 32)
+    frame = eda.stats_frame(stats, {"human": "essay", "ai": "gpt", "example": "training example"})
+    assert list(frame.columns) == ["essay", "gpt", "training example"] and "recommended_max_seq_length" in frame.index
+    page = eda.table(frame, "Tokens per text").to_html()
+    assert "Tokens per text" in page and "<caption" in page
+    assert ">33.3%<" in page and ">64<" in page  # share over 32 of the examples; the recommendation
+    assert not re.search(r">\d+\.\d{4,}<", page), "no float shown with pandas' six decimals"
+    lengths = eda.lengths_frame(eda.length_stats({"human": eda.length_table(["a b", "c"]), "ai": eda.length_table(["d"])}),
+                                {"human": "essay", "ai": "gpt"})
+    assert list(lengths.columns) == [("chars", "essay"), ("chars", "gpt"), ("words", "essay"), ("words", "gpt")]
+
+
+def test_style_table_shows_means_and_spreads_per_column_with_shares_in_percent():
+    from ai2human.eda.style import STYLE_COLUMNS, style_table
+
+    summary = eda.style_stats({"human": style_table(["I don't know.\nIt's fine."]), "ai": style_table(["Moreover.\n\nIndeed."])})
+    frame = eda.style_frame(summary, {"human": "essay", "ai": "gpt"})
+    assert list(frame.index) == STYLE_COLUMNS and list(frame.columns) == [("essay", "mean"), ("essay", "std"), ("gpt", "mean"), ("gpt", "std")]
+    page = eda.style_stats_table(summary, {"human": "essay", "ai": "gpt"}, "Style: means").to_html()
+    assert "Style: means" in page and ">100.0%<" in page  # the ai text has a blank line between paragraphs
 
 
 def test_token_plot_draws_the_max_seq_length_line():
@@ -249,28 +287,19 @@ def test_token_plot_draws_the_max_seq_length_line():
 # --- the notebook -----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_notebook_runs_on_renamed_columns_and_saves_what_it_prints(tmp_path):
-    from ai2human.data.sample import generate_pairs
-
-    data = tmp_path / "pairs.jsonl"
-    rows = [{"essay": p["human"], "gpt": p["LLM"]} for p in generate_pairs(80, seed=3)]
-    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    out, run_dir = tmp_path / "eda.ipynb", tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "papermill", str(REPO / "notebooks" / "01_eda.ipynb"), str(out),
-         "-p", "run_dir", str(run_dir), "-p", "dataset_path", str(data), "-p", "human_column", "essay",
-         "-p", "ai_column", "gpt", "-p", "model_name", "local:tiny-qwen2", "-p", "max_seq_length", "512"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    cells = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"]
-    images = sum("image/png" in o.get("data", {}) for c in cells for o in c["outputs"])
-    assert images == 7  # paragraphs, lengths, tokens, top words, word clouds, log-odds, style
-    printed = "".join("".join(o.get("text", "")) for c in cells for o in c["outputs"] if o["output_type"] == "stream")
-    assert printed.count("Takeaway:") == 6 and "gpt" in printed and "essay" in printed
-    summary = eda.read_summary(run_dir)
-    share = float(re.search(r"max_seq_length=512 truncates ([\d.]+)%", printed).group(1))
+def test_the_demo_eda_report_prints_what_it_saves(demo_run):
+    """The demo run's executed 01_eda (the suite runs it once, in conftest.demo_run): seven figures,
+    a takeaway per section, captioned tables, and the printed numbers are the saved ones."""
+    cells = [c for c in json.loads((demo_run / "01_eda.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    outputs = [o for c in cells for o in c["outputs"]]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 7  # paragraphs, lengths, tokens, top words, clouds, log-odds, style
+    printed = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    tables = "".join("".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {}))
+    assert printed.count("Takeaway:") == 6
+    assert tables.count("<caption") >= 5 and not re.search(r">\d+\.\d{4,}<", tables)
+    summary = eda.read_summary(demo_run)
+    max_seq_length = summary["tokens"]["max_seq_length"]
+    share = float(re.search(rf"([\d.]+)% of training examples are longer than max_seq_length={max_seq_length}", printed).group(1))
     assert share == pytest.approx(100 * summary["tokens"]["example"]["share_over_max_seq_length"], abs=0.05)
-    assert summary["dataset"]["rows_kept"] == 80 and summary["dataset"]["columns"] == {"human": "essay", "ai": "gpt"}
+    assert summary["dataset"]["rows_kept"] == 300 and summary["dataset"]["columns"] == {"human": "human", "ai": "LLM"}
     assert f"recommended max_seq_length: {summary['tokens']['example']['recommended_max_seq_length']}" in printed

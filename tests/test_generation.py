@@ -44,8 +44,8 @@ class ForceEosOnFirstRow:
 
 def test_batched_greedy_matches_one_at_a_time(tiny, prompts):
     model, tokenizer = tiny
-    batched = generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=4)
-    single = generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=1)
+    batched = generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=4, engine="plain")
+    single = generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=1, engine="plain")
     # Left padding and the attention mask must not change any answer, nor their order.
     assert batched.texts == single.texts
     assert batched.new_tokens == single.new_tokens
@@ -73,7 +73,7 @@ def test_eos_stops_one_row_and_is_not_decoded(tiny):
     prompts = [format_prompt("alpha beta"), format_prompt("alpha beta")]
     prompt_len = len(tokenizer(prompts[0], add_special_tokens=False)["input_ids"])
     processor = ForceEosOnFirstRow(tokenizer.eos_token_id, prompt_len)
-    result = generate(model, tokenizer, prompts, max_new_tokens=8, batch_size=2,
+    result = generate(model, tokenizer, prompts, max_new_tokens=8, batch_size=2, engine="plain",
                       logits_processor=LogitsProcessorList([processor]))
     assert result.new_tokens[0] == 3  # two tokens and the EOS
     assert result.hit_limit == [False, True]
@@ -105,7 +105,11 @@ def test_sampling_is_reproducible_with_seed(tiny, prompts):
 def test_bad_arguments_are_refused(tiny, prompts):
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="batch_size"):
-        generate(model, tokenizer, prompts, max_new_tokens=4, batch_size=0)
+        generate(model, tokenizer, prompts, max_new_tokens=4, batch_size=-1)
+    with pytest.raises(ValueError, match="engine"):
+        generate(model, tokenizer, prompts, max_new_tokens=4, engine="warp")
+    with pytest.raises(ValueError, match="Unsloth"):
+        generate(model, tokenizer, prompts, max_new_tokens=4, engine="unsloth")
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate(model, tokenizer, prompts, max_new_tokens=0)
 
@@ -119,3 +123,66 @@ def test_cut_at_template_drops_a_new_alpaca_block():
     text = "A plain answer.\n\n### Instruction:\nRewrite this\n\n### Response:\nmore"
     assert cut_at_template(text) == "A plain answer."
     assert cut_at_template("  no marker here  ") == "no marker here"
+
+
+@pytest.mark.parametrize("batch_size", [0, 2])
+def test_static_engine_matches_plain_token_for_token(tiny, prompts, batch_size):
+    # The fast engine must not change a single greedy token, at the automatic batch or a small one
+    # (several batches of different padded lengths), nor the order, counts or EOS handling.
+    model, tokenizer = tiny
+    plain = generate(model, tokenizer, prompts, max_new_tokens=16, batch_size=batch_size, engine="plain")
+    static = generate(model, tokenizer, prompts, max_new_tokens=16, batch_size=batch_size, engine="static")
+    assert static.settings["engine"] == "static" and plain.settings["engine"] == "plain"
+    assert static.token_ids == plain.token_ids and all(static.token_ids)
+    assert static.texts == plain.texts and static.new_tokens == plain.new_tokens and static.hit_limit == plain.hit_limit
+
+
+def test_auto_engine_and_batch_on_cpu(tiny, prompts):
+    model, tokenizer = tiny
+    result = generate(model, tokenizer, prompts, max_new_tokens=4)
+    assert result.settings["engine"] == "static" and result.settings["batch_auto"]
+    assert result.batch_size == len(prompts)  # five prompts: one batch on a CPU
+    assert result.settings["dequantize"] == "off"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_packed_decode_attention_keeps_every_token(tiny, prompts, monkeypatch, native):
+    # The tiny model shares 2 KV heads among 4 query heads, as Qwen2.5-7B shares 4 among 28. Without
+    # transformers' own packing (native=False: transformers < 5.24) our backport decodes.
+    from transformers.integrations import sdpa_attention
+
+    from ai2human.evaluate import gen_attention
+
+    if not native:  # as transformers 5.17: no packing of its own, KV heads copied out (repeat_kv)
+        monkeypatch.setattr(gen_attention, "native_packing", lambda: False)
+        monkeypatch.setattr(sdpa_attention, "is_torchdynamo_compiling", lambda: True, raising=False)
+    calls = []
+    original = gen_attention._packed_sdpa
+    monkeypatch.setattr(gen_attention, "_packed_sdpa", lambda *a, **k: calls.append(a[1].shape[2]) or original(*a, **k))
+    model, tokenizer = tiny
+    kwargs = dict(max_new_tokens=12, batch_size=2, engine="static")
+    packed = generate(model, tokenizer, prompts, packed_attention=True, **kwargs)
+    assert packed.settings["packed_attention"] is True and 1 in calls  # decoding steps went through it
+    assert model.config._attn_implementation == "sdpa"  # restored
+    unpacked = generate(model, tokenizer, prompts, packed_attention=False, **kwargs)
+    assert packed.token_ids == unpacked.token_ids
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_every_answer(tiny, prompts, monkeypatch):
+    model, tokenizer = tiny
+    expected = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=1, engine="plain")
+    real, sizes = model.generate, []
+
+    def tight(**kwargs):  # a GPU that holds two rows at most
+        sizes.append(kwargs["input_ids"].shape[0])
+        if sizes[-1] > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(**kwargs)
+
+    monkeypatch.setattr(model, "generate", tight)
+    result = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=5, engine="plain")
+    assert sizes == [5, 3, 2, 2, 1]  # 5 and 3 fail; then batches of at most 2
+    assert result.token_ids == expected.token_ids and result.batch_size <= 2
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not retried
+        monkeypatch.setattr(model, "generate", lambda **kw: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+        generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=5, engine="plain")

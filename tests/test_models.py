@@ -93,3 +93,26 @@ def test_adapter_round_trip_and_disable_adapter(tmp_path):
 def test_adapter_base_model_explains_a_missing_adapter(tmp_path):
     with pytest.raises(UserError, match="fine-tuning notebook"):
         adapter_base_model(tmp_path)
+
+
+@pytest.mark.slow  # builds a fresh tiny model in a new process
+def test_building_and_loading_the_tiny_model_prints_nothing_to_stderr(tmp_path):
+    """What lands on stderr lands in a report's red box ("Writing model shards", "Loading weights")."""
+    import subprocess
+    import sys
+
+    code = (
+        "from ai2human.models.tiny import build_tiny_model; from ai2human.models.loading import load_model, load_tokenizer\n"
+        "from ai2human.models.hardware import BackendChoice\n"
+        "from transformers.utils import logging\n"
+        "build_tiny_model()\n"
+        "load_model('local:tiny-qwen2', BackendChoice('hf', 'float32', False, 'cpu'), 64)\n"
+        "load_tokenizer('local:tiny-qwen2')\n"
+        "assert logging.is_progress_bar_enabled(), 'progress bars are restored after loading'\n"
+        "print('ok')\n"
+    )
+    env = {**__import__("os").environ, "AI2HUMAN_CACHE": str(tmp_path)}  # a fresh build, not the cached one
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"
+    assert proc.stderr == "", proc.stderr[-2000:]

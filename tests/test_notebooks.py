@@ -1,15 +1,16 @@
-"""The committed notebooks: clean, parameterised the same way, executable with the demo parameters."""
+"""The committed notebooks: clean, parameterised the same way, and their first cells run as a user opens them.
+
+Whether every cell runs with the demo parameters is checked on the demo run (test_demo_run.py),
+which the suite executes once."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import re
 
 import pytest
 
-from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, declared_parameters, resolve_run
-from ai2human.runner.runs import resolve_paths
+from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, declared_parameters
 from conftest import REPO
 
 NOTEBOOK_FILES = [NOTEBOOK_DIR / f for f in NOTEBOOKS.values()]
@@ -41,26 +42,25 @@ def test_shared_parameters_mean_the_same_everywhere():
 
 
 @pytest.mark.slow
-def test_notebooks_pass_nbval_with_the_demo_parameters(tmp_path):
-    """nbval executes the notebooks as rendered for the demo (parameters injected, nothing run)."""
-    import papermill as pm
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_first_three_code_cells_run_from_the_notebooks_folder_with_the_defaults(path):
+    """Opened with the notebook UI, a kernel starts in notebooks/ with every default as committed
+    (dataset_path "data/sample.csv", run_dir ""): the Kaggle setup cell (a no-op here), the parameters,
+    setup and data cells must run there.
+    None of them may load a model (a 7B download is not a first step)."""
+    import nbformat
+    from nbclient import NotebookClient
 
-    spec = resolve_run(REPO / "params" / "demo.yaml")
-    params = resolve_paths(spec)
-    run_dir = tmp_path / "run"
-    rendered = []
-    for short in spec.notebooks:
-        out = tmp_path / NOTEBOOKS[short]
-        nb_params = {k: v for k, v in params.items() if k in spec.notebook_params(short)}
-        pm.execute_notebook(str(NOTEBOOK_DIR / NOTEBOOKS[short]), str(out), parameters={**nb_params, "run_dir": str(run_dir)},
-                            prepare_only=True, progress_bar=False)
-        rendered.append(str(out))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *rendered],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert (run_dir / "adapter" / "adapter_config.json").is_file()
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"][:4]  # the Kaggle setup cell (a no-op here) + the first three
+    for cell in code:
+        assert not re.search(r"\b(load_model|load_for_inference|from_pretrained)\(", cell.source), cell.source[:300]
+    nb.cells = code
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{errors[0].ename}: {errors[0].evalue}" if errors else ""
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
+    assert f"run_dir: {REPO / 'runs' / 'interactive'}" in printed, "run_dir '' is the checkout's runs/interactive"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)

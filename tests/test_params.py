@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from ai2human.errors import ParamsError
-from ai2human.runner.params import (
-    NOTEBOOKS, README_END, README_START, check_type, declared_parameters, parse_set, read_parameters,
-    reference_markdown, resolve_run,
-)
+from ai2human.runner.params import NOTEBOOKS, check_type, declared_parameters, parse_set, read_parameters, resolve_run
+from ai2human.runner.reference import README_END, README_START, reference_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,7 +143,7 @@ def test_run_dir_is_reserved_for_the_runner(tmp_path, nb_dir):
 
 
 def test_bad_notebooks_list(tmp_path, nb_dir):
-    with pytest.raises(ParamsError, match="notebooks: expected a list drawn from eda, finetune, evaluate"):
+    with pytest.raises(ParamsError, match="notebooks: 'train' is not a notebook; choose from eda, finetune, evaluate"):
         resolve_run(_params(tmp_path, "notebooks: [eda, train]\n"), notebook_dir=nb_dir)
 
 
@@ -166,3 +164,89 @@ def test_readme_params_reference_is_current():
 def test_every_parameter_is_documented_by_a_comment():
     undocumented = [p.name for p in declared_parameters().values() if not p.help]
     assert not undocumented, f"parameters without a comment saying what they trade off: {undocumented}"
+
+
+# ---------------------------------------------------------------- hostile or broken params files
+
+def test_a_billion_laughs_file_is_refused_at_once_without_quoting_the_expansion(tmp_path, nb_dir):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
+    path = _params(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ParamsError, match=r"line 2, column \d+: YAML syntax error: aliases \(\*a\) are not allowed") as err:
+        resolve_run(path, notebook_dir=nb_dir)
+    assert len(str(err.value)) < 300 and "lol" not in str(err.value)
+
+
+def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path, nb_dir):
+    with pytest.raises(ParamsError, match=r"duplicate key 'max_steps' \(lines 1 and 3\)"):
+        resolve_run(_params(tmp_path, "max_steps: 5\nlearning_rate: 1e-4\nmax_steps: 50\n"), notebook_dir=nb_dir)
+
+
+def test_a_file_that_is_not_utf8_gets_one_line(tmp_path, nb_dir):
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(b"max_steps: 5\ndescription: caf\xe9 run\n")
+    with pytest.raises(ParamsError, match=r"^\S+exp.yaml: line 2 is not UTF-8 text \(byte 0xe9\); save the file as UTF-8$"):
+        resolve_run(path, notebook_dir=nb_dir)
+
+
+def test_an_oversized_file_is_refused_by_its_size(tmp_path, nb_dir):
+    import time
+
+    path = _params(tmp_path, "".join(f"k{i}: {i}\n" for i in range(300_000)))
+    t0 = time.perf_counter()
+    with pytest.raises(ParamsError, match=r"bytes; a params file holds a few settings"):
+        resolve_run(path, notebook_dir=nb_dir)
+    assert time.perf_counter() - t0 < 1
+
+
+def test_many_unknown_keys_are_listed_fast_and_capped(tmp_path, nb_dir):
+    import time
+
+    path = _params(tmp_path, "".join(f"learning_rat{i}: {i}\n" for i in range(2_500)))
+    assert path.stat().st_size < 64 << 10
+    t0 = time.perf_counter()
+    with pytest.raises(ParamsError) as err:
+        resolve_run(path, notebook_dir=nb_dir)
+    assert time.perf_counter() - t0 < 5
+    message = str(err.value)
+    assert "2500 problem(s)" in message and "... and 2480 more" in message
+    assert len(message.splitlines()) == 22 and "did you mean 'learning_rate'" in message
+
+
+@pytest.mark.parametrize("only, needle", [
+    (",", "--only ,: names no notebook; choose from eda, finetune, evaluate"),
+    ("eval", "--only eval: 'eval' is not a notebook; choose from eda, finetune, evaluate; did you mean 'evaluate'?"),
+])
+def test_only_must_name_notebooks(tmp_path, nb_dir, only, needle):
+    with pytest.raises(ParamsError) as err:
+        resolve_run(_params(tmp_path, ""), only=only, notebook_dir=nb_dir)
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("item, kind", [
+    ("description=hf_" + "aB3dE5gH7jK9" * 3, "Hugging Face token"),
+    ("optim=ghp_" + "x9Y8w7V6u5T4s3R2q1P0o9N8m7L6k5J4i3H2", "GitHub Token"),
+])
+def test_a_secret_as_a_params_value_is_refused_without_repeating_it(tmp_path, nb_dir, item, kind):
+    with pytest.raises(ParamsError) as err:
+        resolve_run(_params(tmp_path, ""), [item], notebook_dir=nb_dir)
+    message = str(err.value)
+    assert f"looks like a secret ({kind})" in message and "environment" in message
+    assert item.split("=", 1)[1] not in message
+
+
+def test_values_are_checked_against_their_rules_with_every_problem_listed(tmp_path, nb_dir):
+    with pytest.raises(ParamsError) as err:
+        resolve_run(_params(tmp_path, "learning_rate: -1\nmax_steps: 100000000000\noptim: adamw_torchh\n"), notebook_dir=nb_dir)
+    message = str(err.value)
+    assert "3 problem(s)" in message
+    assert "learning_rate: -1.0 is not allowed; expected a number > 0" in message
+    assert "max_steps: 100000000000 is not allowed" in message
+    assert "optim: 'adamw_torchh' is not allowed" in message and "did you mean 'adamw_torch'" in message
+
+
+def test_a_secret_in_a_comment_is_refused_too(tmp_path, nb_dir):
+    token = "hf_" + "aB3dE5gH7jK9" * 3
+    with pytest.raises(ParamsError, match=r"line 2: looks like a secret \(Hugging Face token\)") as err:
+        resolve_run(_params(tmp_path, f"max_steps: 5\n# logged in with {token}\n"), notebook_dir=nb_dir)
+    assert token not in str(err.value)

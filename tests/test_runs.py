@@ -11,7 +11,8 @@ import pytest
 from ai2human.errors import ParamsError
 from ai2human.runner.params import NOTEBOOKS, resolve_run
 from ai2human.rundir import prepare_run_dir
-from ai2human.runner.runs import _model_billions, execute_run, resolve_paths
+from ai2human.runner.execute import execute_run
+from ai2human.runner.precheck import model_billions, resolve_paths
 from conftest import REPO, run_cli
 
 
@@ -107,20 +108,22 @@ def test_folder_that_is_not_a_run_is_never_touched(toy):
     assert (out / "toy" / "precious.txt").read_text() == "keep me"
 
 
-def test_real_eda_notebook_failing_on_bad_data_keeps_partial_notebook_then_resumes(tmp_path):
+def test_real_eda_notebook_failing_in_a_cell_keeps_partial_notebook_then_resumes(tmp_path):
     data = tmp_path / "pairs.csv"
-    data.write_text("text,label\na,b\n")  # wrong columns: fails inside the notebook, at the data cell
+    shutil.copy(REPO / "data" / "sample.csv", data)
     out = tmp_path / "runs"
-    args = ["params/demo.yaml", "--only", "eda", "--out", str(out), "--set", f"dataset_path={data}"]
+    # A tokenizer that does not exist passes every check before the run and fails in the notebook.
+    args = ["params/demo.yaml", "--only", "eda", "--out", str(out), "--set", f"dataset_path={data}",
+            "--set", f"tokenizer_name={tmp_path / 'no-tokenizer'}"]
     proc = run_cli(*args)
     assert proc.returncode == 1, proc.stderr
-    assert "eda: FAILED in cell" in proc.stdout and "DataError" in proc.stdout
+    assert "eda: FAILED in cell" in proc.stdout
     manifest = json.loads((out / "demo" / "manifest.json").read_text())
     assert manifest["notebooks"]["eda"]["status"] == "failed"
-    assert manifest["notebooks"]["eda"]["error"]["exception"] == "DataError"
     assert (out / "demo" / NOTEBOOKS["eda"]).is_file()
+    from ai2human.models.tiny import resolve_model_name
 
-    shutil.copy(REPO / "data" / "sample.csv", data)
+    shutil.copytree(resolve_model_name("local:tiny-qwen2"), tmp_path / "no-tokenizer")  # now it exists
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((out / "demo" / "manifest.json").read_text())
@@ -134,7 +137,7 @@ def test_real_eda_notebook_failing_on_bad_data_keeps_partial_notebook_then_resum
      ("gpt2", None), ("unsloth/Qwen2.5-7B-bnb-4bit", 7.0)],
 )
 def test_model_size_from_name(name, size):
-    assert _model_billions(name) == size
+    assert model_billions(name) == size
 
 
 def test_relative_paths_resolve_against_cwd_when_given_and_repo_when_default(tmp_path, monkeypatch):

@@ -1,20 +1,15 @@
 """ai2human: fine-tune an LLM to rewrite AI-generated text so it reads as human-written.
 
-The notebooks in ``notebooks/`` are thin reports; the work happens in these modules, one job each:
+The notebooks in ``notebooks/`` are thin reports; the work happens in this package, in three parts:
 
-- ``data``        load, validate and split the human/AI pairs
-- ``prompts``     the one Alpaca prompt used for training, evaluation and the chat app
-- ``sample_data`` the deterministic synthetic sample set
-- ``tiny_model``  the offline tiny Qwen2 model behind the reserved name ``local:tiny-qwen2``
-- ``hardware``    what machine we are on and which backend/dtype it allows
-- ``params``      read notebook ``parameters`` cells and validate params files
-- ``runs``        execute notebooks with papermill into ``runs/<name>/`` with a manifest
-- ``style``, ``eda``          style statistics and the EDA numbers
-- ``training``, ``diagnostics``, ``tracking``  tokenise, train, read the loss curves, W&B
-- ``generation``, ``metrics``  batched generation and the evaluation metrics
-- ``kaggle``, ``kaggle_api``, ``kaggle_bundle``, ``credentials``  push runs to Kaggle, scan for secrets
-- ``app``         the Gradio rewrite page; ``bench*`` the GPU training benchmark
+- the library, which the notebooks, the chat app and Kaggle kernels import: ``rundir`` (the run
+  folder's names and manifest), ``rules`` (every parameter's allowed values), ``data``, ``models``,
+  ``eda``, ``train`` (one recipe: ``train.recipe.run_training``), ``evaluate`` (generation and the
+  yardstick), ``score`` (``python -m ai2human.score``) and ``app`` (``python -m ai2human.app``);
+- ``runner``: the command line, params files, executing runs, secrets and ``runner.kaggle``;
+- ``bench``: the GPU training and generation benchmarks (``python -m ai2human.bench``).
 
+The library never imports the runner or the benchmark, and only the library ships to Kaggle.
 Heavy libraries (torch, transformers, unsloth) are imported inside functions so that
 ``import ai2human`` and the runner's ``--help`` stay instant on any machine.
 """

@@ -24,8 +24,12 @@ ADAPTER = "adapter"
 EVAL_METRICS = "eval_metrics.json"
 EVAL_OUTPUTS = "eval_outputs.jsonl"
 DETECTOR = "detector.joblib"
+YARDSTICK = "yardstick.joblib"  # the evaluation's fitted detectors, fluency model and calibration (ai2human.score)
 DISTRIBUTED = "distributed"  # the data-parallel job's settings and per-rank results
 KAGGLE = "kaggle"  # kernels pushed for this run and their fetched outputs (runner.kaggle)
+LOCK = "runner.lock"  # held by the runner executing into the folder (runner.lock)
+SPLIT = "split.json"  # the dataset's train/validation row numbers, checked on every later invocation
+KERNEL_LOG = "kernel.log"  # the notebook kernels' own stderr (their log lines), kept off the console
 
 # Kaggle keeps only this folder's files as a kernel's output; "" run_dir means it there.
 KAGGLE_WORKING = Path("/kaggle/working")
@@ -38,15 +42,31 @@ def on_kaggle() -> bool:
     return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE"))
 
 
-def default_run_dir() -> Path:
-    return KAGGLE_WORKING if on_kaggle() else INTERACTIVE
+def repository() -> Path | None:
+    """The checkout this package runs from (an editable install), or None (a wheel, a Kaggle kernel)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def default_run_dir(cwd: Path | None = None) -> Path:
+    """Where "" run_dir points: /kaggle/working on Kaggle; else runs/interactive of the checkout when
+    the notebook was started anywhere inside it (a notebook UI starts kernels in notebooks/, and
+    notebooks/runs/ would be neither the usual place nor git-ignored), else of the working directory."""
+    if on_kaggle():
+        return KAGGLE_WORKING
+    cwd = (cwd or Path.cwd()).resolve()
+    root = repository()
+    if root is not None and cwd.is_relative_to(root):
+        return root / INTERACTIVE
+    return cwd / INTERACTIVE
 
 
 def prepare_run_dir(run_dir: str | Path = "") -> Path:
     """The folder a notebook writes its artifacts to, created if needed.
 
     The runner always passes an absolute path. Opened by hand, "" means /kaggle/working on Kaggle
-    (the only folder whose files survive as the kernel's output) and ./runs/interactive elsewhere.
+    (the only folder whose files survive as the kernel's output) and runs/interactive elsewhere
+    (see ``default_run_dir``).
     """
     path = Path(run_dir or default_run_dir()).resolve()
     path.mkdir(parents=True, exist_ok=True)

@@ -1,3 +1,3 @@
-from ai2human.app.page import main
+from ai2human.app.cli import main
 
 raise SystemExit(main())

@@ -6,6 +6,8 @@ every dropped row is counted, never silently lost.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
 import re
@@ -16,9 +18,13 @@ import numpy as np
 import pandas as pd
 
 from ai2human.errors import DataError
+from ai2human.rundir import SPLIT
 
 SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
 MIN_ROWS = 10
+# A relative dataset_path that is not found from the working directory is looked up here, so the
+# default "data/sample.csv" works from notebooks/ (a notebook opened locally starts there).
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -62,6 +68,14 @@ def _decode(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8-sig", errors="surrogateescape").translate(_MARK_BAD_BYTES), False
 
 
+def find_dataset(path: str | Path) -> Path:
+    """``path`` as given, or for a relative path not found from here, the repository's file of that name."""
+    path = Path(path)
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).is_file():
+        return REPO_ROOT / path
+    return path
+
+
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -81,8 +95,35 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
             lines = suffix == ".jsonl" or not stripped.startswith("[")
             frame = pd.read_json(io.StringIO(text), lines=lines, dtype=False)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot parse as {suffix[1:].upper()} ({str(exc).splitlines()[0]})") from exc
+        where = _bad_json_line(text) if suffix != ".csv" and not text.lstrip().startswith("[") else ""
+        hint = _delimiter_hint(text) if suffix == ".csv" else ""
+        detail = where or str(exc).splitlines()[0]
+        raise DataError(f"{path}: cannot parse as {suffix[1:].upper()} ({detail}){hint}") from exc
     return frame, valid
+
+
+def _bad_json_line(text: str) -> str:
+    """The first line of a JSONL text that is not JSON, as 'line N: why' (pandas gives a character offset)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                return f"line {number} is not valid JSON: {str(exc).split(':')[0]}"
+    return ""
+
+
+def _delimiter_hint(text: str) -> str:
+    """'; it looks ';'-separated...' when the header is split by something other than commas."""
+    header = text.split("\n", 1)[0]
+    try:
+        delimiter = csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ""
+    if delimiter == ",":
+        return ""
+    name = {"\t": "tab", ";": "semicolon", "|": "pipe"}[delimiter]
+    return f"; the header looks {name}-separated ({header[:80]!r}): save the file as comma-separated CSV"
 
 
 def _strip_comment_header(text: str) -> str:
@@ -97,14 +138,21 @@ def _strip_comment_header(text: str) -> str:
 
 def _as_text(value, row: int, column: str, path: Path) -> str:
     """One cell as text; '' for missing. Raises DataError naming the row for non-UTF-8 bytes."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             raise DataError(f"{path}: row {row}, column '{column}' is not valid UTF-8; re-save the file as UTF-8") from None
-    text = value if isinstance(value, str) else str(value)
+    if not isinstance(value, str):
+        # A number, date, flag or list in a text column is a wrong column or a broken export;
+        # str() would train on "1.0" or "['a']" without a word.
+        raise DataError(
+            f"{path}: row {row}, column '{column}' holds a {type(value).__name__} ({str(value)[:40]!r}), not text; "
+            "check human_column / ai_column or export the texts as strings"
+        )
+    text = value
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -124,7 +172,7 @@ def load_pairs(
     fresh index. Rows with an empty, whitespace-only or missing text in either column are dropped
     and counted, then exact duplicate pairs; fewer than ``min_rows`` usable rows is an error.
     """
-    path = Path(path)
+    path = find_dataset(path)
     if not path.is_file():
         raise DataError(f"dataset_path {str(path)!r} does not exist or is not a file; give the path to a CSV, JSONL or Parquet file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -133,10 +181,18 @@ def load_pairs(
     missing = [c for c in (human_column, ai_column) if c not in frame.columns]
     if missing:
         present = ", ".join(map(str, frame.columns)) or "none"
+        hint = _delimiter_hint(path.read_text(encoding="utf-8", errors="replace")[:4096].lstrip("#")) if path.suffix.lower() == ".csv" else ""
         raise DataError(
             f"{path}: column(s) {', '.join(repr(c) for c in missing)} not found; columns present: {present}. "
-            "Set human_column / ai_column to the right names"
+            f"Set human_column / ai_column to the right names (runner: --set human_column=... ai_column=...){hint}"
         )
+    if frame.empty:
+        raise DataError(f"{path}: has the columns but no rows; at least {min_rows} pairs are needed")
+    for column in (human_column, ai_column):
+        dtype = frame[column].dtype
+        if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)) or pd.api.types.is_bool_dtype(dtype):
+            raise DataError(f"{path}: column '{column}' holds {dtype} values, not text; check human_column / ai_column "
+                            "or export the texts as strings")
     human = [_as_text(v, i + 1, human_column, path) for i, v in enumerate(frame[human_column].tolist())]
     ai = [_as_text(v, i + 1, ai_column, path) for i, v in enumerate(frame[ai_column].tolist())]
     if not valid_utf8:
@@ -174,6 +230,30 @@ def split_pairs(pairs: pd.DataFrame, val_size: float = 0.2, seed: int = 42) -> t
         n_val = min(max(n_val, 1), len(pairs) - 1)
     shuffled = pairs.iloc[order].reset_index(drop=True)
     return shuffled.iloc[n_val:].reset_index(drop=True), shuffled.iloc[:n_val].reset_index(drop=True)
+
+
+def split_record(train: pd.DataFrame, val: pd.DataFrame) -> dict:
+    """The split's file row numbers and a hash of its texts (a shuffled file keeps the row numbers
+    but moves texts between the splits)."""
+    digest = hashlib.sha256()
+    for name, part in (("train", train), ("validation", val)):
+        digest.update(name.encode())
+        for human, ai in zip(part["human"], part["ai"]):
+            digest.update(hashlib.sha256(f"{human}\0{ai}".encode()).digest())
+    rows = {"train": [int(r) for r in train["row"]], "validation": [int(r) for r in val["row"]]}
+    return {"sha256": digest.hexdigest(), "rows": rows}
+
+
+def check_split(run_dir: str | Path, train: pd.DataFrame, val: pd.DataFrame) -> None:
+    """Record the split in ``run_dir/split.json``, or refuse one that differs from the recorded one:
+    evaluation would then score rows the model was trained on."""
+    path = Path(run_dir) / SPLIT
+    record = split_record(train, val)
+    if not path.is_file():
+        save_json(record, path)
+    elif json.loads(path.read_text(encoding="utf-8")).get("sha256") != record["sha256"]:
+        raise DataError(f"the dataset or its split changed since this run's split was recorded ({path}); "
+                        "start a new run folder (another run_dir / run_name, or the runner's --fresh)")
 
 
 def take(pairs: pd.DataFrame, limit: int) -> pd.DataFrame:

@@ -12,6 +12,9 @@ something real to chew on:
 Lengths are log-normal with a long tail, as in the real set. Nothing here is real writing.
 
     python -m ai2human.data.sample --rows 300 --out data/sample.csv
+
+The CSV is plain (a header row, then one pair per row) so ``pd.read_csv`` reads it as is; that it
+is synthetic is said in ``data/README.md`` beside it, not in the file.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ import math
 import random
 import sys
 from pathlib import Path
-
-HEADER = "# SYNTHETIC sample made by `python -m ai2human.data.sample`; not real human or LLM writing.\n"
 
 TOPICS = [
     ("phones in schools", "essay"), ("a four-day school week", "essay"), ("community service", "essay"),
@@ -150,7 +151,6 @@ def write_csv(pairs: list[dict], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(HEADER)
         writer = csv.DictWriter(fh, fieldnames=["human", "LLM"])
         writer.writeheader()
         writer.writerows(pairs)

@@ -1,2 +1,3 @@
-"""The EDA notebook's numbers (``analysis``) and the per-text style statistics it shares with the
-evaluation (``style``)."""
+"""The EDA notebook's numbers, tables and figures (``lengths``, ``structure``, ``vocabulary``,
+``summary``, ``tables``, ``plots``, gathered for the notebook by ``analysis``) and the per-text
+style statistics it shares with the evaluation (``style``)."""

@@ -1,10 +1,13 @@
-"""Batched generation for evaluation and the chat app: left padding, responses only, tokens/s.
+"""Batched generation for the evaluation, the training preview and the chat app: responses only, tokens/s.
 
 One ``generate`` call turns prompts into responses the way the evaluation needs them: batched with
 left padding (so every row's new tokens start at the same column), the prompt stripped, each text
 cut at its first EOS, and per text whether it stopped on its own or ran into ``max_new_tokens``.
+How large the batches are (``gen_batching``: from free GPU memory, 0 = automatic) and which decoding
+loop runs them (``gen_engines``: Unsloth's fast path, a static KV cache, or plain
+``model.generate``) are chosen here for the caller; the answers are the same whichever runs.
 
-    PYTHONPATH=src python scripts/gpu_generation_bench.py   # batched vs one-at-a-time tokens/s
+    python -m ai2human.bench.generation   # tokens/s per engine and batch, against the roofline
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import time
 from dataclasses import dataclass, field
 
 from ai2human.data.prompts import RESPONSE_MARKER
+from ai2human.evaluate.gen_attention import packed_decode_attention
+from ai2human.evaluate.gen_batching import auto_batch_size, free_bytes, plan_batches
+from ai2human.evaluate.gen_dequant import dequantized_linears
+from ai2human.evaluate.gen_engines import choose_engine, engine_kwargs, engine_session
 
 # A base model that does not stop tends to start the next Alpaca block; what follows it is not part
 # of its answer. The runaway still shows as hit_limit (no EOS), so nothing is hidden.
@@ -29,6 +36,7 @@ class GenerationResult:
     seconds: float  # wall time of the generate calls only (no tokenisation or decoding)
     batch_size: int = 1
     settings: dict = field(default_factory=dict)
+    token_ids: list[list[int]] = field(default_factory=list)  # each response's ids, up to (not incl.) its EOS
 
     @property
     def tokens_per_second(self) -> float:
@@ -74,6 +82,22 @@ def _model_device(model):
         return torch.device("cpu")
 
 
+def _dtype_bytes(model) -> int:
+    """Bytes per element of the KV cache: the compute dtype (4-bit weights still cache in 16 bits)."""
+    import torch
+
+    dtype = getattr(getattr(model, "config", None), "dtype", None) or getattr(model, "dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype.itemsize if isinstance(dtype, torch.dtype) and dtype.is_floating_point else 2
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
 def generate(
     model,
     tokenizer,
@@ -81,25 +105,37 @@ def generate(
     max_new_tokens: int,
     temperature: float = 0.0,
     top_p: float = 1.0,
-    batch_size: int = 8,
+    batch_size: int = 0,
     seed: int = 0,
     min_new_tokens: int = 0,
     stop_at_template: bool = True,
+    engine: str = "auto",
+    graphs: bool = False,
+    dequantize: bool | None = None,
+    packed_attention: bool = True,
     **generate_kwargs,
 ) -> GenerationResult:
-    """Generate one response per prompt, ``batch_size`` prompts at a time; results in prompt order.
+    """Generate one response per prompt, in batches; results in prompt order.
 
     ``temperature`` 0 is greedy decoding; above 0 samples with ``top_p``, reproducibly for a given
-    ``seed``. Prompts are grouped by length so a batch wastes little on padding. ``min_new_tokens``
-    (= ``max_new_tokens``) forces fixed-length outputs for speed benchmarks. Extra keyword
-    arguments go to ``model.generate`` unchanged.
+    ``seed``. ``batch_size`` 0 sizes the batch from free accelerator memory and the prompts' lengths
+    (``gen_batching``); prompts are sorted by length so a batch wastes little on padding, and a batch
+    that runs out of GPU memory is retried in halves. ``engine`` picks the decoding loop
+    (``gen_engines``: auto, plain, static, unsloth; ``graphs`` replays Unsloth's step as CUDA graphs:
+    same tokens, no faster at the evaluation's batch when measured, so off by default);
+    ``dequantize`` (None: on CUDA, except for Unsloth) runs 4-bit layers as 16-bit matmuls (``gen_dequant``);
+    ``packed_attention`` decodes without copying KV heads out per query head (``gen_attention``).
+    ``min_new_tokens`` (= ``max_new_tokens``) forces fixed-length outputs for speed benchmarks.
+    Extra keyword arguments go to ``model.generate`` unchanged.
     """
     import torch
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size < 0:
+        raise ValueError(f"batch_size must be >= 1, or 0 for automatic, got {batch_size}")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    device = _model_device(model)
+    engine = choose_engine(model, engine, device.type)
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
     sampling = temperature > 0
@@ -111,37 +147,58 @@ def generate(
     if min_new_tokens:
         settings["min_new_tokens"] = min_new_tokens
 
-    info = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    info = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, engine=engine)
     if not prompts:
-        return GenerationResult([], [], [], 0.0, batch_size, info)
+        return GenerationResult([], [], [], 0.0, batch_size or 1, info)
     lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     texts, new_tokens, hit_limit = [""] * len(prompts), [0] * len(prompts), [False] * len(prompts)
-    device = _model_device(model)
+    token_ids: list[list[int]] = [[] for _ in prompts]
+    if dequantize is None:  # Unsloth multiplies its 4-bit layers its own way
+        dequantize = device.type == "cuda" and engine != "unsloth"
     previous_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # new tokens of every row then start at the same column
-    seconds = 0.0
+    seconds, used_batch = 0.0, batch_size
     try:
         torch.manual_seed(seed)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            began = time.perf_counter()
-            with torch.inference_mode():
-                output = model.generate(**batch, **settings, **generate_kwargs)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds += time.perf_counter() - began
-            generated = output[:, batch["input_ids"].shape[1] :].tolist()
-            for i, ids in zip(rows, generated):
-                stop = next((k for k, t in enumerate(ids) if t in eos_ids), None)
-                kept = ids if stop is None else ids[:stop]
-                new_tokens[i] = len(ids) if stop is None else stop + 1
-                hit_limit[i] = stop is None and len(ids) >= max_new_tokens
-                text = tokenizer.decode(kept, skip_special_tokens=True)
-                texts[i] = cut_at_template(text) if stop_at_template else text.strip()
+        with engine_session(model, engine, device.type, graphs), \
+                packed_decode_attention(model, enabled=packed_attention and engine != "unsloth") as info["packed_attention"], \
+                dequantized_linears(model, free_bytes(device), enabled=dequantize) as info["dequantize"]:
+            if batch_size == 0:  # sized after the 16-bit copies took their memory
+                batch_size = used_batch = auto_batch_size(model.config, _dtype_bytes(model), lengths, max_new_tokens,
+                                                          free_bytes(device))
+                info["batch_auto"] = True
+            pending = plan_batches(order, batch_size)
+            while pending:
+                rows = pending.pop(0)
+                batch = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
+                                  add_special_tokens=False).to(device)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                began = time.perf_counter()
+                try:
+                    with torch.inference_mode():
+                        output = model.generate(**batch, **settings, **engine_kwargs(engine, device.type), **generate_kwargs)
+                except Exception as exc:
+                    if not (_is_out_of_memory(exc) and len(rows) > 1):
+                        raise
+                    del batch
+                    torch.cuda.empty_cache()
+                    used_batch = (len(rows) + 1) // 2
+                    pending = plan_batches(rows + [i for b in pending for i in b], used_batch)
+                    continue
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds += time.perf_counter() - began
+                generated = output[:, batch["input_ids"].shape[1] :].tolist()
+                for i, ids in zip(rows, generated):
+                    stop = next((k for k, t in enumerate(ids) if t in eos_ids), None)
+                    kept = ids if stop is None else ids[:stop]
+                    token_ids[i] = kept
+                    new_tokens[i] = len(ids) if stop is None else stop + 1
+                    hit_limit[i] = stop is None and len(ids) >= max_new_tokens
+                    text = tokenizer.decode(kept, skip_special_tokens=True)
+                    texts[i] = cut_at_template(text) if stop_at_template else text.strip()
     finally:
         tokenizer.padding_side = previous_side
-    return GenerationResult(texts, new_tokens, hit_limit, seconds, batch_size, info)
+    return GenerationResult(texts, new_tokens, hit_limit, seconds, min(batch_size, used_batch), info, token_ids)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ai2human.errors import UserError
 from ai2human.models.hardware import BackendChoice
+from ai2human.models.quiet import quiet_loading
 from ai2human.models.tiny import resolve_model_name
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -44,7 +45,9 @@ def parse_target_modules(value: str | list | tuple) -> list[str]:
 def load_tokenizer(model_name: str, tokenizer_name: str = ""):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_name(tokenizer_name or model_name))
+    path = resolve_model_name(tokenizer_name or model_name)
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -61,12 +64,13 @@ def load_model(
     if choice.backend == "unsloth":
         from unsloth import FastLanguageModel
 
-        model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=path,
-            max_seq_length=max_seq_length,
-            dtype=choice.torch_dtype(),
-            load_in_4bit=choice.load_in_4bit,
-        )
+        with quiet_loading():
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                model_name=path,
+                max_seq_length=max_seq_length,
+                dtype=choice.torch_dtype(),
+                load_in_4bit=choice.load_in_4bit,
+            )
         if tokenizer_name:
             tokenizer = load_tokenizer(model_name, tokenizer_name)
         return model, tokenizer
@@ -86,7 +90,8 @@ def load_model(
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=choice.torch_dtype(),
             )
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     return model, load_tokenizer(model_name, tokenizer_name)
 
 
@@ -166,7 +171,8 @@ def load_for_inference(
         adapter_base_model(adapter_dir)  # clear error when the folder is not an adapter
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        with quiet_loading():
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
     if choice.backend == "unsloth":
         from unsloth import FastLanguageModel
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ai2human.data.prompts import format_example
+from ai2human.models.quiet import quiet_loading
 
 TINY_MODEL_NAME = "local:tiny-qwen2"
 LOCAL_PREFIX = "local:"
@@ -107,8 +108,9 @@ def build_tiny_model(target: Path | None = None) -> Path:
     # half-written model that a later run would try to load.
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        with quiet_loading():  # "Writing model shards" would land in the EDA report's stderr
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         try:
             tmp.rename(target)
         except OSError:

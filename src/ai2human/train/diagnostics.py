@@ -41,7 +41,7 @@ def load_records(log) -> list[dict]:
     if isinstance(log, pd.DataFrame):
         return [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))} for r in log.to_dict("records")]
     if isinstance(log, (str, Path)):
-        from ai2human.train.sft import read_log_records
+        from ai2human.train.trainer import read_log_records
 
         return read_log_records(log)
     return list(log)

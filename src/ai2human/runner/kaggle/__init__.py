@@ -1,2 +1,3 @@
-"""Pushing runs to Kaggle: the API client (``api``), what is uploaded (``bundle``) and the
-push/follow/fetch workflow (``workflow``)."""
+"""Pushing runs to Kaggle. ``workflow`` holds the flags and the dispatch; ``prepare``, ``pushing``,
+``following``, ``fetching`` and ``pulling`` are the steps; ``wheel``, ``datasets``, ``kernels``
+and ``setup_cell`` build what is uploaded (no network); ``api`` and ``auth`` talk to Kaggle."""

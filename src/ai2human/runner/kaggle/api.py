@@ -1,9 +1,8 @@
-"""Talking to Kaggle through the official client: credentials, retries, and the calls the runner makes.
+"""Talking to Kaggle through the official client: retries, error messages, and the calls the runner makes.
 
 Everything that crosses the network goes through :class:`Client`, which wraps
 ``kaggle.api.kaggle_api_extended.KaggleApi`` (never ``import kaggle`` directly: the package
-authenticates when imported). Credentials are looked for without touching the network, so a
-missing one is reported before any work is done.
+authenticates when imported). Credentials are found first, without the network (``auth``).
 """
 
 from __future__ import annotations
@@ -12,85 +11,40 @@ import contextlib
 import io
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from ai2human.errors import UserError
-
-CREDENTIALS_HELP = """no Kaggle credentials found. Give them in one of three ways:
-  1. environment variables KAGGLE_USERNAME and KAGGLE_KEY (kaggle.com > Settings > API > Create Legacy API Key)
-  2. the file ~/.kaggle/kaggle.json that button downloads: {"username": "...", "key": "..."} (chmod 600 it)
-  3. an access token (Settings > API > Generate New Token) in KAGGLE_API_TOKEN or the file ~/.kaggle/access_token
-Never put them in a params file or a notebook."""
+from ai2human.runner.kaggle.auth import CREDENTIALS_HELP, config_dir
 
 # Worth retrying: 409 (Kaggle answers it while a previous version of the kernel or dataset is
 # still being saved), 429 (rate limit) and the gateway/server errors of a busy service.
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
 RETRY_BASE_S = 2.0  # first wait; doubles per attempt unless the server sends Retry-After
+# A Retry-After above this is cut to it (and the log says so): an hour-long wait asked for by a
+# proxy or a misconfigured gateway would look like a hung runner; polling again is cheap.
 RETRY_MAX_S = 120.0
 MAX_ATTEMPTS = 6
+# Right after a push Kaggle can answer 404 for the new version's status for a few seconds.
+STATUS_404_ATTEMPTS = 4
 
 
 class KaggleError(Exception):
     """Kaggle refused or failed a request after retries (not a problem with the user's input)."""
 
 
+class KaggleUnreachable(UserError):
+    """No answer from Kaggle at all (network, proxy, DNS): one line and exit 2, not a traceback."""
+
+
 @dataclass
-class Credentials:
-    method: str  # "environment", "kaggle.json", "access token" or "oauth"
-    source: str  # where they were found, for messages
-    username: str | None  # None for an access token until the server says whose it is
-
-
-def _config_dir(environ) -> Path:
-    if environ.get("KAGGLE_CONFIG_DIR"):
-        return Path(environ["KAGGLE_CONFIG_DIR"])
-    home = Path(environ.get("HOME") or Path.home())
-    legacy = home / ".kaggle"
-    # The client uses ~/.kaggle when it exists, else the XDG folder.
-    if legacy.exists():
-        return legacy
-    return Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
-
-
-def find_credentials(environ=None) -> Credentials | None:
-    """The credentials the official client would use, found without any network call."""
-    environ = os.environ if environ is None else environ
-    if environ.get("KAGGLE_USERNAME") and environ.get("KAGGLE_KEY"):
-        return Credentials("environment", "KAGGLE_USERNAME/KAGGLE_KEY", environ["KAGGLE_USERNAME"])
-    home = Path(environ.get("HOME") or Path.home())
-    config = _config_dir(environ)
-    for path in dict.fromkeys([config / "kaggle.json", home / ".kaggle" / "kaggle.json"]):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("username") and data.get("key"):
-            return Credentials("kaggle.json", str(path), data["username"])
-    token = environ.get("KAGGLE_API_TOKEN")
-    if token:
-        return Credentials("access token", "KAGGLE_API_TOKEN", environ.get("KAGGLE_USERNAME"))
-    for path in (home / ".kaggle" / "access_token", home / ".kaggle" / "access_token.txt"):
-        if path.is_file() and path.read_text(encoding="utf-8").strip():
-            return Credentials("access token", str(path), environ.get("KAGGLE_USERNAME"))
-    oauth = home / ".kaggle" / "credentials.json"  # written by `kaggle auth login`
-    if oauth.is_file():
-        try:
-            data = json.loads(oauth.read_text(encoding="utf-8"))
-        except ValueError:
-            data = {}
-        if data.get("refresh_token"):
-            return Credentials("oauth", str(oauth), data.get("username") or None)
-    return None
-
-
-def require_credentials(environ=None) -> Credentials:
-    creds = find_credentials(environ)
-    if creds is None:
-        raise UserError(CREDENTIALS_HELP)
-    return creds
+class PushResult:
+    ref: str  # owner/slug
+    version: int | None
+    url: str
 
 
 def _retry_after(response) -> float | None:
@@ -107,11 +61,21 @@ def _retry_after(response) -> float | None:
         return None
 
 
-@dataclass
-class PushResult:
-    ref: str  # owner/slug
-    version: int | None
-    url: str
+def _connection_reason(exc) -> str:
+    """The root cause of a requests ConnectionError ("Connection refused"), not its 400-character repr."""
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.findall(r"(Name or service not known|timed out)", text)
+    return found[-1].strip() if found else text[:120]
+
+
+def _kaggle_says(response) -> str:
+    if response is None:
+        return ""
+    try:
+        body = response.json()
+        return str(body.get("message") or body.get("error") or "") if isinstance(body, dict) else ""
+    except ValueError:
+        return response.text[:200].strip()
 
 
 class Client:
@@ -134,7 +98,7 @@ class Client:
         api = KaggleApi()
         # The client reads its config folder and KAGGLE_API_ENVIRONMENT once, when first
         # imported; read them again so they follow this process's current environment.
-        api.config_dir = str(_config_dir(os.environ))
+        api.config_dir = str(config_dir(os.environ))
         api.config = os.path.join(api.config_dir, api.config_file)
         api.args = [a for a in api.args if a != "--local"]
         if os.environ.get("KAGGLE_API_ENVIRONMENT") == "LOCALHOST":
@@ -146,28 +110,39 @@ class Client:
             raise UserError(CREDENTIALS_HELP) from None
         except requests.HTTPError as exc:
             raise self._http_error("checking the access token", exc) from None
+        except requests.ConnectionError as exc:
+            raise self._unreachable("checking the access token", exc) from None
         self.api = api
         self.username = api.get_config_value("username")
         if not self.username:
             raise UserError(f"Kaggle did not accept the credentials: {printed.getvalue().strip() or 'no username'}")
         return self
 
-    def _http_error(self, what: str, exc) -> Exception:
+    @staticmethod
+    def _unreachable(what: str, exc) -> KaggleUnreachable:
+        return KaggleUnreachable(f"{what}: cannot reach Kaggle ({_connection_reason(exc)}); check the network or "
+                                 "proxy settings and run the same command again (kernels already pushed keep running; "
+                                 "`--follow RUN` picks them up)")
+
+    @staticmethod
+    def _http_error(what: str, exc, pushing: bool = False) -> Exception:
         response = getattr(exc, "response", None)
         code = response.status_code if response is not None else None
-        detail = ""
-        if response is not None:
-            try:
-                detail = response.json().get("message", "")
-            except ValueError:
-                detail = response.text[:200]
+        said = _kaggle_says(response)
+        if code == 403 and pushing:
+            # A valid key also gets 403 here when the account cannot run this kernel.
+            return UserError(f"{what}: Kaggle refused the push (HTTP 403: {said or 'forbidden'}). With a working key "
+                             "this usually means the account cannot run it: GPU kernels and internet access need a "
+                             "phone-verified account (kaggle.com > Settings > Phone verification), and the weekly GPU "
+                             "quota may be used up (see kaggle.com > Settings > Quotas); otherwise check the credentials")
         if code in (401, 403):
-            return UserError(f"{what}: Kaggle answered HTTP {code} ({detail or 'unauthorized'}); "
+            return UserError(f"{what}: Kaggle answered HTTP {code} ({said or 'unauthorized'}); "
                              "check the credentials (a Kaggle key can be revoked or expire)")
-        return KaggleError(f"{what}: HTTP {code}: {detail or exc}")
+        return KaggleError(f"{what}: HTTP {code}: {said or exc}")
 
-    def call(self, what: str, fn, *args, **kwargs):
-        """``fn(*args)``, retried with backoff when Kaggle says to try again later."""
+    def call(self, what: str, fn, *args, retry_404: int = 0, pushing: bool = False, **kwargs):
+        """``fn(*args)``, retried with backoff when Kaggle says to try again later (or, with
+        ``retry_404``, that what was just created is not there yet)."""
         import requests
 
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -175,14 +150,18 @@ class Client:
                 return fn(*args, **kwargs)
             except requests.HTTPError as exc:
                 code = exc.response.status_code if exc.response is not None else None
-                if code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
-                    raise self._http_error(what, exc) from None
+                transient = code in RETRY_STATUSES or (code == 404 and attempt < retry_404)
+                if not transient or attempt == MAX_ATTEMPTS:
+                    raise self._http_error(what, exc, pushing) from None
                 delay = _retry_after(exc.response)
                 reason = f"HTTP {code}"
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == MAX_ATTEMPTS:
-                    raise KaggleError(f"{what}: cannot reach Kaggle ({exc})") from None
-                delay, reason = None, "connection failed"
+                    raise self._unreachable(what, exc) from None
+                delay, reason = None, f"connection failed ({_connection_reason(exc)})"
+            if delay is not None and delay > RETRY_MAX_S:
+                reason += f", Kaggle asked to wait {delay:.0f} s (capped at {RETRY_MAX_S:.0f} s)"
+                delay = RETRY_MAX_S
             if delay is None:
                 delay = min(RETRY_BASE_S * 2 ** (attempt - 1), RETRY_MAX_S)
             self.log(f"  {what}: {reason}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})")
@@ -193,7 +172,7 @@ class Client:
 
     def push_kernel(self, folder: Path) -> PushResult:
         meta = json.loads((Path(folder) / "kernel-metadata.json").read_text(encoding="utf-8"))
-        response = self.call(f"pushing {meta['id']}", self.api.kernels_push, str(folder))
+        response = self.call(f"pushing {meta['id']}", self.api.kernels_push, str(folder), pushing=True)
         if response.error:
             raise KaggleError(f"pushing {meta['id']}: Kaggle refused it: {response.error}")
         invalid = {
@@ -214,16 +193,27 @@ class Client:
 
     def kernel_status(self, ref: str, version: int | None = None) -> tuple[str, str]:
         """``(status, failure message)``; status is QUEUED, RUNNING, COMPLETE, ERROR, CANCEL_*..."""
-        response = self.call(f"status of {ref}", self.api.kernels_status, self._versioned(ref, version))
+        response = self.call(f"status of {ref}", self.api.kernels_status, self._versioned(ref, version),
+                             retry_404=STATUS_404_ATTEMPTS)
         status = getattr(response.status, "name", str(response.status))
         return status, response.failure_message or ""
 
     def download_output(self, ref: str, version: int | None, dest: Path, pattern: str | None = None) -> list[Path]:
         """The kernel's output files whose names match ``pattern`` (a regex), and its log, into ``dest``."""
         dest.mkdir(parents=True, exist_ok=True)
-        files, _ = self.call(f"downloading the output of {ref}", self.api.kernels_output,
-                             self._versioned(ref, version), str(dest), file_pattern=pattern, force=True, quiet=True)
+        what = f"downloading the output of {ref}"
+        try:
+            files, _ = self.call(what, self.api.kernels_output, self._versioned(ref, version), str(dest),
+                                 file_pattern=pattern, force=True, quiet=True)
+        except ValueError as exc:  # the client's own refusals: a 401/403, a file name outside dest
+            raise KaggleError(f"{what}: {exc}") from None
         return [Path(f) for f in files]
+
+    def pull_kernel(self, ref: str, dest: Path) -> Path:
+        """The kernel's current source (its newest saved version) as a file in ``dest``."""
+        dest.mkdir(parents=True, exist_ok=True)
+        path = self.call(f"pulling {ref}", self.api.kernels_pull, ref, str(dest), metadata=False, quiet=True)
+        return Path(path)
 
     # ------------------------------------------------------------------ data sets
 
@@ -231,12 +221,15 @@ class Client:
         """'ready', 'failed', ... or None when the data set does not exist (or is not visible)."""
         import requests
 
-        try:
-            return self.api.dataset_status(ref)
-        except requests.HTTPError as exc:
-            if exc.response is not None and exc.response.status_code in (403, 404):
-                return None
-            return self.call(f"status of data set {ref}", self.api.dataset_status, ref)
+        def status():
+            try:
+                return self.api.dataset_status(ref)
+            except requests.HTTPError as exc:
+                if exc.response is not None and exc.response.status_code in (403, 404):
+                    return None  # Kaggle hides another user's private data set behind a 403
+                raise
+
+        return self.call(f"status of data set {ref}", status)
 
     def dataset_files(self, ref: str) -> list[str]:
         response = self.call(f"listing data set {ref}", self.api.dataset_list_files, ref, page_size=200)

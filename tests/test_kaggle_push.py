@@ -1,141 +1,23 @@
-"""`--kaggle`: render, push, follow and fetch, against a fake Kaggle API on 127.0.0.1.
-
-The fake server (tests/fake_kaggle.py) answers the HTTP calls of the installed official client;
-nothing of ours is mocked. The notebooks are tiny ones made here, so each test takes seconds.
-"""
+"""`--kaggle`: render, push, follow and fetch, against a fake Kaggle API on 127.0.0.1."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
-import sys
-import sysconfig
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ai2human.runner.kaggle import workflow as kaggle
-from ai2human.runner.kaggle import api as kaggle_api
-from ai2human.runner import params
 from ai2human.errors import UserError
-from ai2human.runner.kaggle.bundle import CODE_SLUG, gpu_requirements, kernel_setup, render_notebook, stage_code
-from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, resolve_run
-from fake_kaggle import FakeKaggle
-
-KEY = "5f3c9a0b1d2e4f6a8b7c9d0e1f2a3b4c"
-TOKEN_LIKE = "hf_" + "Qx7" * 12
-
-
-def _notebook(path: Path, params: str, *code: str) -> None:
-    cells = [{"cell_type": "markdown", "metadata": {}, "source": f"# {path.stem}"},
-             {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": params, "outputs": [], "execution_count": None}]
-    cells += [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for c in code]
-    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
-          "nbformat": 4, "nbformat_minor": 4}
-    path.write_text(json.dumps(nb))
-
-
-def _executed(*cells: tuple[str, list]) -> bytes:
-    """An executed notebook as Kaggle returns it: ``(source, outputs)`` per code cell."""
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": src, "outputs": outs, "execution_count": i + 1}
-                    for i, (src, outs) in enumerate(cells)],
-          "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
-          "nbformat": 4, "nbformat_minor": 4}
-    return json.dumps(nb).encode()
-
-
-OK_NOTEBOOK = _executed(("print('done')", [{"output_type": "stream", "name": "stdout", "text": "done\n"}]))
-COMMON = 'run_dir = ""  # out\ndataset_path = "data/sample.csv"  # data\nmodel_name = "unsloth/Qwen2.5-7B"  # model\n'
-SETUP = "from ai2human.rundir import prepare_run_dir\nrun_dir = prepare_run_dir(run_dir)"
-
-
-@dataclass
-class Project:
-    notebooks: Path
-    params: Path
-    out: Path
-    data: Path
-
-    def spec(self, params: Path | None = None, only: str | None = None):
-        return resolve_run(params or self.params, only=only, notebook_dir=self.notebooks)
-
-
-@pytest.fixture
-def project(tmp_path) -> Project:
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
-    _notebook(nbs / NOTEBOOKS["eda"], COMMON, SETUP, "print('eda')")
-    _notebook(nbs / NOTEBOOKS["finetune"], COMMON + "max_steps = 60  # steps\n", SETUP, "print('train')")
-    _notebook(nbs / NOTEBOOKS["evaluate"], COMMON, SETUP, "print('evaluate')")
-    data = tmp_path / "pairs.csv"
-    data.write_text("human,LLM\nA walk by the sea.,A stroll along the coastline.\n")
-    params = tmp_path / "v5.yaml"
-    params.write_text(f"# the reference run\ndataset_path: {data}\nmax_steps: 100\n")
-    return Project(nbs, params, tmp_path / "runs", data)
-
-
-@pytest.fixture(autouse=True)
-def kaggle_meta_keys(monkeypatch):
-    """The run-metadata keys kaggle.py reads, until params.META declares them."""
-    for key, spec in {"kaggle_dataset": (str, "", "the Kaggle data set holding dataset_path"),
-                      "kaggle_data_license": (str, "other", "licence of an uploaded data set")}.items():
-        if key not in params.META:
-            monkeypatch.setitem(params.META, key, spec)
-
-
-@pytest.fixture(scope="session")
-def wheel_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("ai2human-cache")
-
-
-@pytest.fixture
-def fake(monkeypatch, tmp_path, wheel_cache):
-    server = FakeKaggle(username="tester", key=KEY).start()
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AI2HUMAN_CACHE", str(wheel_cache))
-    for name in ("KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN", "XDG_CONFIG_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KAGGLE_USERNAME", "tester")
-    monkeypatch.setenv("KAGGLE_KEY", KEY)
-    monkeypatch.setattr(kaggle_api, "RETRY_BASE_S", 0.01)
-    yield server
-    server.stop()
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    """The flags as the runner's parser has them (its own flags plus kaggle.add_arguments)."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("params", nargs="*", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("runs"))
-    parser.add_argument("--fresh", action="store_true")
-    kaggle.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-def push(project: Project, *flags: str, specs=None) -> int:
-    args = parse("--kaggle", "--out", str(project.out), "--poll-interval", "0", *flags)
-    return kaggle.main(args, specs if specs is not None else [project.spec()], notebook_dir=project.notebooks)
-
-
-def script_all(fake: FakeKaggle, run: str = "v5", **statuses) -> None:
-    """Every kernel of the run completes (unless told otherwise); the data set is already on Kaggle."""
-    fake.add_dataset("tester/ai2human-pairs", {"pairs.csv": b"human,LLM\n"})
-    for short in ("eda", "finetune", "evaluate"):
-        fake.script(f"ai2human-{run}-{short}", statuses.get(short, ["COMPLETE"]),
-                    {"__notebook__.ipynb": OK_NOTEBOOK, f"{short}.json": b"{}"})
-
-
-def manifest(project: Project, run: str = "v5") -> dict:
-    return json.loads((project.out / run / "manifest.json").read_text())
-
-
-def cells(body: dict) -> list[dict]:
-    return json.loads(body["text"])["cells"]
+from ai2human.runner.kaggle import api as kaggle_api
+from ai2human.runner.kaggle import auth
+from ai2human.runner.kaggle import workflow as kaggle
+from ai2human.runner.kaggle.fetching import log_lines
+from ai2human.runner.kaggle.wheel import CODE_SLUG
+from ai2human.runner.params import NOTEBOOKS
+from kaggle_fixtures import (  # noqa: F401  (fixtures)
+    KEY, OK_NOTEBOOK, SETUP, TOKEN_LIKE, cells, executed_nb, fake, manifest, parse, project, push, script_all,
+    wheel_cache,
+)
 
 
 # ---------------------------------------------------------------------------- pushing and following
@@ -169,18 +51,20 @@ def test_push_follow_complete_and_fetch(fake, project, capsys):
     order = [(c.method, c.body.get("kernelSlug") or c.body.get("slug")) for c in fake.calls]
     assert order.index(("SaveKernel", "tester/ai2human-v5-evaluate")) > order.index(("ListKernelSessionOutput", "ai2human-v5-finetune"))
 
-    # the pushed notebook: parameters injected for Kaggle, then the setup cell, then the notebook's own cells
+    # the pushed notebook: the setup cell first (one, filled for this kernel), then the parameters
+    # with papermill's injected cell, then the notebook's own cells
     pushed = cells(finetune)
+    code_cells = [c for c in pushed if c["cell_type"] == "code"]
+    setup = code_cells[0]
+    assert setup["metadata"]["tags"] == ["ai2human-setup"]
+    assert sum("_ai2human_setup" in c["source"] for c in pushed) == 1  # never a second install cell
     injected = next(i for i, c in enumerate(pushed) if "injected-parameters" in c["metadata"].get("tags", []))
     assert 'run_dir = "/kaggle/working"' in pushed[injected]["source"]
     assert 'dataset_path = "/kaggle/input/ai2human-pairs/pairs.csv"' in pushed[injected]["source"]
     assert "max_steps = 100" in pushed[injected]["source"]
-    setup = pushed[injected + 1]
-    assert setup["metadata"]["tags"] == ["kaggle-setup"]
-    for pin in gpu_requirements():
-        assert repr(pin) in setup["source"]
-    assert pushed[injected + 2]["source"] == SETUP
-    assert "'pip': []," in cells(eda)[injected + 1]["source"]  # no GPU stack for the EDA
+    assert pushed[injected + 1]["source"] == SETUP
+    assert "'extras': ['gpu']," in setup["source"]  # pyproject's pinned GPU stack
+    assert "'extras': []," in [c for c in cells(eda) if c["cell_type"] == "code"][0]["source"]  # not for the EDA
 
     # the code and the data went up as private data sets
     code = fake.datasets[f"tester/{CODE_SLUG}"]
@@ -196,7 +80,7 @@ def test_push_follow_complete_and_fetch(fake, project, capsys):
     run = project.out / "v5"
     assert (run / "kaggle/02_finetune/output/adapter/adapter_config.json").is_file()
     assert (run / "kaggle/02_finetune/output/ai2human-v5-finetune.log").is_file()
-    assert not (run / "kaggle/02_finetune/output/checkpoints").exists()  # resume state stays on Kaggle
+    assert not (run / "kaggle/02_finetune/output/checkpoints/checkpoint-20/optimizer.pt").exists()  # stays on Kaggle
     m = manifest(project)
     assert m["status"] == "completed" and m["executor"] == "kaggle"
     for short in ("eda", "finetune", "evaluate"):
@@ -212,7 +96,7 @@ def test_push_follow_complete_and_fetch(fake, project, capsys):
 
 
 def test_error_shows_the_log_tail_and_the_failing_cell(fake, project, capsys):
-    failed_nb = _executed(
+    failed_nb = executed_nb(
         ("from ai2human.rundir import prepare_run_dir", []),
         ("trainer = build()\ntrainer.train()", [{"output_type": "error", "ename": "RuntimeError",
                                                  "evalue": "loss is nan", "traceback": []}]),
@@ -318,7 +202,7 @@ def test_a_sweep_pushes_one_set_per_params_file_and_follows_them_together(fake, 
 
     saves = fake.bodies("SaveKernel")
     assert [b["slug"] for b in saves] == ["tester/ai2human-v5-finetune", "tester/ai2human-v6-finetune"]
-    assert "max_steps = 200" in cells(saves[1])[2]["source"]
+    assert "max_steps = 200" in cells(saves[1])[3]["source"]  # the injected cell, after setup and parameters
     first_status = fake.methods().index("GetKernelSessionStatus")
     assert [i for i, m in enumerate(fake.methods()) if m == "SaveKernel"][-1] < first_status
     assert fake.methods().count("CreateDataset") == 2  # code and data, once each for both runs
@@ -338,7 +222,7 @@ def test_pushing_again_resumes_and_refuses_other_parameters(fake, project, capsy
     script_all(fake)
     assert push(project, specs=[project.spec(only="eda")]) == 0
     assert push(project, specs=[project.spec(only="eda")]) == 0
-    assert "completed on Kaggle earlier with this build; not pushed again" in capsys.readouterr().out
+    assert "completed on Kaggle earlier; not pushed again (--repush runs it again)" in capsys.readouterr().out
     assert fake.methods().count("SaveKernel") == 1
     assert (project.out / "v5" / manifest(project)["notebooks"]["eda"]["html"]).is_file()
     project.params.write_text(f"dataset_path: {project.data}\nmax_steps: 7\n")
@@ -406,15 +290,15 @@ def test_missing_credentials_exit_2_naming_the_three_ways(fake, project, monkeyp
 
 def test_credentials_are_found_the_ways_the_client_reads_them(tmp_path):
     home = tmp_path / "home"
-    assert kaggle_api.find_credentials({"HOME": str(home)}) is None
+    assert auth.find_credentials({"HOME": str(home)}) is None
     env = {"HOME": str(home), "KAGGLE_USERNAME": "ann", "KAGGLE_KEY": KEY}
-    assert kaggle_api.find_credentials(env).method == "environment"
+    assert auth.find_credentials(env).method == "environment"
     (home / ".kaggle").mkdir(parents=True)
     (home / ".kaggle/access_token").write_text("KGAT_abc\n")
-    token = kaggle_api.find_credentials({"HOME": str(home)})
+    token = auth.find_credentials({"HOME": str(home)})
     assert token.method == "access token" and token.username is None
     (home / ".kaggle/kaggle.json").write_text(json.dumps({"username": "bob", "key": KEY}))
-    assert kaggle_api.find_credentials({"HOME": str(home)}).username == "bob"
+    assert auth.find_credentials({"HOME": str(home)}).username == "bob"
 
 
 def test_an_access_token_is_checked_with_kaggle_to_learn_the_username(fake, project, monkeypatch):
@@ -451,13 +335,15 @@ def test_the_secret_scan_refuses_a_planted_token(fake, project):
     with pytest.raises(UserError) as err:
         push(project, "--upload-data")
     assert err.value.exit_code == 2
-    assert f"{project.data}:3: Hugging Face token" in str(err.value)
+    assert f"{project.data}:14: Hugging Face token" in str(err.value)
     assert fake.calls == []
 
 
 def test_the_secret_scan_knows_the_credentials_in_the_environment(fake, project, monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY", "local-wandb-secret-for-test")
-    project.params.write_text(f"dataset_path: {project.data}\nmodel_name: local-wandb-secret-for-test\n")
+    # (a secret as a parameter value is refused earlier, by the params check)
+    finetune = project.notebooks / NOTEBOOKS["finetune"]
+    finetune.write_text(finetune.read_text().replace("print('train')", "print('local-wandb-secret-for-test')"))
     with pytest.raises(UserError, match=r"02_finetune.ipynb:\d+: value of \$WANDB_API_KEY"):
         push(project, "--dry-run")
     assert fake.calls == []
@@ -477,127 +363,7 @@ def test_log_lines_reads_kaggle_logs_whole_or_cut_short(tmp_path):
     entries = [{"stream_name": "stdout", "time": 1, "data": "a\nb\n"}, {"stream_name": "stderr", "time": 2, "data": "c\n"}]
     whole = tmp_path / "whole.log"
     whole.write_text(json.dumps(entries))
-    assert kaggle.log_lines(whole) == ["a", "b", "c"]
+    assert log_lines(whole) == ["a", "b", "c"]
     cut = tmp_path / "cut.log"
     cut.write_text("[" + json.dumps(entries[0]) + "\n," + json.dumps(entries[1]) + "\n,{\"stream_na")
-    assert kaggle.log_lines(cut) == ["a", "b", "c"]
-
-
-def test_the_setup_cell_does_nothing_off_kaggle(monkeypatch, capsys):
-    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
-    namespace = {"run_dir": "/kaggle/working"}
-    exec((params.REPO_ROOT / "kaggle" / "bootstrap.py").read_text(), namespace)
-    assert namespace["run_dir"] == "/kaggle/working"
-    assert "Not on Kaggle" in capsys.readouterr().out
-
-
-# ---------------------------------------------------------------------------- the wheel, as pushed
-
-
-def _stub_wheel(folder: Path, name: str, version: str) -> None:
-    """A wheel that satisfies pip's resolver for ``name==version`` and installs no module."""
-    dist = f"{name.replace('-', '_')}-{version}"
-    with zipfile.ZipFile(folder / f"{dist}-py3-none-any.whl", "w") as whl:
-        whl.writestr(f"{dist}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        whl.writestr(f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        whl.writestr(f"{dist}.dist-info/RECORD", "")
-
-
-@pytest.mark.slow
-def test_the_pushed_notebook_installs_the_wheel_in_a_clean_venv_and_runs_its_setup_cell(tmp_path, monkeypatch, wheel_cache):
-    """Each real notebook, rendered as a push renders it, run up to its setup cell on a fake /kaggle.
-
-    The venv has no site packages of its own but the wheel, installed by the setup cell's pip
-    commands (offline: PIP_NO_INDEX, with stub wheels for the pinned GPU stack). Third-party
-    libraries the notebook's setup cell imports (pandas, torch...) are borrowed read-only from the
-    test's environment through a .pth path entry placed after the venv's site-packages, so
-    ``ai2human`` itself can only come from the wheel.
-    """
-    nbclient = pytest.importorskip("nbclient")
-    import nbformat
-
-    present = [s for s, f in NOTEBOOKS.items() if (NOTEBOOK_DIR / f).is_file()]
-    if not present:
-        pytest.skip("no notebooks yet")
-    monkeypatch.setenv("AI2HUMAN_CACHE", str(wheel_cache))
-    code = stage_code(tmp_path / "runs", "tester")
-    root = tmp_path / "kaggle"
-    code_input = root / "input" / CODE_SLUG
-    code_input.mkdir(parents=True)
-    for name in (code.wheel, code.marker):
-        (code_input / name).write_bytes((code.folder / name).read_bytes())
-    data_dir = root / "input" / "ai2human-sample"
-    data_dir.mkdir()
-    (data_dir / "sample.csv").write_bytes((NOTEBOOK_DIR.parent / "data" / "sample.csv").read_bytes())
-    finetune_out = root / "input" / "ai2human-t-finetune"
-    (finetune_out / "adapter").mkdir(parents=True)
-    (finetune_out / "adapter" / "adapter_config.json").write_text("{}")
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    vpython = venv / "bin" / "python"
-    vsite = Path(subprocess.run([str(vpython), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                capture_output=True, text=True, check=True).stdout.strip())
-    (vsite / "zz_borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    stubs = tmp_path / "stubs"
-    stubs.mkdir()
-    for pin in gpu_requirements():
-        _stub_wheel(stubs, *pin.split("=="))
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "kaggle_secrets.py").write_text(
-        "class UserSecretsClient:\n"
-        "    def get_secret(self, label):\n"
-        "        if label == 'HF_TOKEN':\n"
-        "            return 'test-hf-value'\n"
-        "        raise RuntimeError(label + ' is not attached')\n")
-    kernels = tmp_path / "kernels" / "kernels" / "kaggle-test"
-    kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(vpython), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "kaggle test", "language": "python"}))
-    for name in ("WANDB_API_KEY", "HF_TOKEN", "WANDB_MODE", "PYTHONPATH"):
-        monkeypatch.delenv(name, raising=False)
-    env = {"KAGGLE_KERNEL_RUN_TYPE": "Batch", "KAGGLE_URL_BASE": "https://www.kaggle.com",
-           "KAGGLE_DATA_PROXY_URL": "https://dp.kaggle.net", "AI2HUMAN_KAGGLE_ROOT": str(root),
-           "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(stubs), "PYTHONPATH": str(secrets),
-           "JUPYTER_PATH": str(tmp_path / "kernels"), "MPLBACKEND": "Agg"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-    from ai2human.runner.kaggle.bundle import DataSet
-
-    data = DataSet("tester/ai2human-sample", "ai2human sample", None, "/kaggle/input/ai2human-sample/sample.csv", "other")
-    probe = (
-        "import ai2human, importlib.metadata, json, os\n"
-        "json.dump({'file': ai2human.__file__, 'version': importlib.metadata.version('ai2human'),\n"
-        "           'run_dir': str(run_dir), 'dataset_path': dataset_path,\n"
-        "           'wandb_mode': os.environ.get('WANDB_MODE'), 'hf': os.environ.get('HF_TOKEN'),\n"
-        "           'listing': sorted(os.listdir(run_dir))}, open(os.environ['PROBE'], 'w'))\n")
-    for short in present:
-        sources = ["tester/ai2human-t-finetune"] if short == "evaluate" else []
-        setup = kernel_setup(short, code, data, sources)
-        rendered = tmp_path / "rendered" / NOTEBOOKS[short]
-        rendered.parent.mkdir(exist_ok=True)
-        params = {"run_dir": "/kaggle/working", "dataset_path": data.kaggle_path}
-        render_notebook(NOTEBOOK_DIR / NOTEBOOKS[short], rendered, params, setup)
-        nb = nbformat.read(rendered, as_version=4)
-        at = next(i for i, c in enumerate(nb.cells) if "kaggle-setup" in c.metadata.get("tags", []))
-        setup_cell = next(i for i in range(at + 1, len(nb.cells)) if nb.cells[i].cell_type == "code")
-        nb.cells = nb.cells[: setup_cell + 1] + [nbformat.v4.new_code_cell(probe)]
-        result = tmp_path / f"{short}.json"
-        monkeypatch.setenv("PROBE", str(result))
-        nbclient.NotebookClient(nb, kernel_name="kaggle-test", timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
-
-        seen = json.loads(result.read_text())
-        assert Path(seen["file"]).is_relative_to(venv), f"{short}: ai2human came from {seen['file']}, not the wheel"
-        assert seen["run_dir"] == str(root / "working")
-        assert seen["dataset_path"] == str(data_dir / "sample.csv")
-        assert seen["wandb_mode"] == "offline" and seen["hf"] == "test-hf-value"
-        if short == "evaluate":
-            assert "adapter" in seen["listing"]
-        wanted = {p.split("==")[0].replace("_", "-") for p in setup["pip"]}
-        listed = subprocess.run([str(vpython), "-m", "pip", "list", "--path", str(vsite), "--format", "json"],
-                                capture_output=True, text=True, check=True).stdout
-        installed = {p["name"].lower().replace("_", "-") for p in json.loads(listed)}
-        assert {"ai2human"} | wanted <= installed
+    assert log_lines(cut) == ["a", "b", "c"]

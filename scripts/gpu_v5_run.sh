@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The user's own command at 7B scale on the lent GPU machine (issue 14): `python runner/run.py
+# params/v5.yaml` - all three notebooks through the runner, as a user runs them - with a random-weight
+# model in Qwen2.5-7B's exact shape and the real Qwen2.5 tokenizer (ai2human.bench.v5_run) on
+# synthetic pairs (data/sample.csv's generator), W&B off. T4=15 emulates a T4 in every process
+# (fp16, a 15 GiB memory cap: scripts/t4_emulation). Results in $OUT: v5-summary.json (per-notebook
+# status and wall time, training and generation figures), the run's manifest and metrics, the log.
+#
+#   here, once: bash scripts/gpu_wheels.sh     (.whl/, ~54 MB: the whole notebook stack)
+#   device:     run(command="T4=15 bash scripts/gpu_v5_run.sh", carry=[".whl"], timeout_s=600)
+#   CPU dry run of this script (tiny model, nothing installed, seconds of training):
+#               CPU_DRY_RUN=1 bash scripts/gpu_v5_run.sh
+# Optional: ROWS (synthetic pairs, default 1200 as in issue 14's data), EVAL_SAMPLES (default: the
+# notebook's 100), SETS (extra --set arguments, e.g. SETS="max_steps=10").
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+OUT=${OUT:-/tmp/gpu_v5_run}
+mkdir -p "$OUT"
+WORK=${WORK:-/dev/shm/ai2human_v5}
+[[ -d /dev/shm && -w /dev/shm ]] || WORK=/tmp/ai2human_v5
+rm -rf "$WORK" && mkdir -p "$WORK"
+LOG=$OUT/v5-log.txt
+: > "$LOG"
+if [[ -n "${CPU_DRY_RUN:-}" ]]; then
+  PY=${PYTHON:-.venv/bin/python} SKIP_INSTALL=1
+else
+  PY=${PYTHON:-python3}
+fi
+source scripts/gpu_env.sh
+export AI2HUMAN_CACHE=$WORK/cache
+install_kernel
+
+sets=(run_name=v5 "dataset_path=$WORK/pairs.csv" report_to=none)
+if [[ -n "${CPU_DRY_RUN:-}" ]]; then
+  ROWS=${ROWS:-120}
+  sets+=(model_name=local:tiny-qwen2 max_steps=2 eval_samples=${EVAL_SAMPLES:-6} max_new_tokens=16
+         preview_max_new_tokens=8 max_seq_length=512 load_in_4bit=false)
+else
+  ROWS=${ROWS:-1200}
+  $PY -m ai2human.bench.v5_run model "$WORK/model" >>"$LOG" 2>&1 || { echo "building the 7B stand-in failed"; tail -30 "$LOG"; exit 1; }
+  $PY -m ai2human.bench.v5_run minilm >>"$LOG" 2>&1 || { echo "the MiniLM stand-in failed"; tail -30 "$LOG"; exit 1; }
+  sets+=("model_name=$WORK/model")
+  [[ -n "${EVAL_SAMPLES:-}" ]] && sets+=("eval_samples=$EVAL_SAMPLES")
+fi
+for s in ${SETS:-}; do sets+=("$s"); done
+$PY -m ai2human.data.sample --rows "$ROWS" --out "$WORK/pairs.csv" >>"$LOG" 2>&1
+if [[ -n "${T4:-}" ]]; then
+  export AI2HUMAN_T4_EMULATION=$T4 PYTHONPATH=$REPO/scripts/t4_emulation:$PYTHONPATH
+fi
+args=()
+for s in "${sets[@]}"; do args+=(--set "$s"); done
+echo "python runner/run.py params/v5.yaml --out $WORK/runs ${args[*]}" | tee -a "$LOG"
+start=$SECONDS
+$PY runner/run.py params/v5.yaml --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1
+rc=$?
+$PY -m ai2human.bench.v5_run summary "$WORK/runs/v5" "$OUT/v5-summary.json" --wall $((SECONDS - start)) --rc $rc \
+  --t4 "${T4:-0}" | tee -a "$LOG"
+for f in manifest.json train_metrics.json eval_metrics.json; do
+  [[ -f "$WORK/runs/v5/$f" ]] && cp "$WORK/runs/v5/$f" "$OUT/v5-$f"
+done
+echo "runner exit $rc after $((SECONDS - start)) s; $OUT/v5-summary.json"
+tail -5 "$LOG"
+exit $rc
