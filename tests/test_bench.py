@@ -327,6 +327,7 @@ def _group(tmp_path, monkeypatch, cases, deadline_s=0.0):
     return bench_groups.run_group("hf", "native", cases, spec, tmp_path, tmp_path / "log.txt", bench_groups.Clock(deadline_s), args, 0)
 
 
+@pytest.mark.slow  # trains in subprocesses
 def test_a_hanging_or_crashing_case_costs_only_itself(tmp_path, monkeypatch):
     runs, group = _group(tmp_path, monkeypatch, ["full", "real-padfree", "real-pad", "real-packing", "real-rebalance"])
     status = {r["case"]: r["status"] for r in runs}
@@ -353,6 +354,7 @@ def test_parse_group():
 
 # ---------------------------------------------------------------- end to end on a CPU
 
+@pytest.mark.slow  # trains in subprocesses
 def test_train_and_report_end_to_end_on_cpu(tmp_path):
     """The tiny shape through the transformers backend: every case runs, the batchings agree."""
     out = tmp_path / "results"
@@ -410,6 +412,7 @@ def test_epoch_time_measured_extrapolated_or_projected():
     assert epoch_target(base + [partial]).startswith("8.0 min on this GPU (extrapolated from the first 50%")
 
 
+@pytest.mark.slow  # trains in subprocesses
 def test_eval_share_splits_the_training_call_and_keeps_the_eval_loss(tmp_path):
     """The evaluation-share benchmark on the tiny shape: a bigger eval batch changes the time, not the loss."""
     from ai2human.bench import eval_share

@@ -18,6 +18,8 @@ from ai2human.evaluate.verdict import verdict
 from ai2human.evaluate.yardstick import Yardstick, build_yardstick, length_ratio
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # fits the yardstick on the whole sample (embeddings, n-gram model)
+
 
 @pytest.fixture(scope="module")
 def setup():

@@ -29,6 +29,7 @@ def _new_build(monkeypatch, build: str = "c0dec4a7e000") -> None:
     monkeypatch.setattr(wheel, "build_wheel", lambda root=wheel.REPO_ROOT: (original(root)[0], build))
 
 
+@pytest.mark.slow  # several pushes and fetches against the fake server
 def test_a_repush_that_fails_keeps_the_fetched_outputs_and_their_versions_apart(fake, project, monkeypatch, capsys):
     fake.add_dataset("tester/ai2human-pairs", {"pairs.csv": b"human,LLM\n"})
     fake.script("ai2human-v5-finetune", ["COMPLETE"], {"__notebook__.ipynb": OK_NOTEBOOK, "adapter/adapter_config.json": b"v1"})

@@ -84,7 +84,7 @@ def test_no_module_is_over_300_lines():
     assert not over, f"modules over {MAX_LINES} lines (split them along their seams): {over}"
 
 
-@pytest.mark.parametrize("sub", ["data", "models", "eda", "train", "evaluate", "app", "runner", "runner/kaggle", "bench"])
+@pytest.mark.parametrize("sub", ["data", "models", "eda", "pairs", "train", "evaluate", "app", "runner", "runner/kaggle", "bench"])
 def test_each_part_is_a_folder(sub):
     assert (PACKAGE / sub / "__init__.py").is_file()
 

@@ -40,6 +40,7 @@ def toy(tmp_path):
     return d, params, tmp_path / "runs"
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_failed_notebook_is_kept_reported_and_resumed(toy, capsys):
     nb_dir, params, out = toy
     (out / "FAIL").parent.mkdir(parents=True)
@@ -72,6 +73,7 @@ def test_failed_notebook_is_kept_reported_and_resumed(toy, capsys):
     assert "eda: completed in an earlier invocation, skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_manifest_records_what_ran_and_where(toy):
     nb_dir, params, out = toy
     spec = resolve_run(params, notebook_dir=nb_dir)
@@ -89,6 +91,7 @@ def test_manifest_records_what_ran_and_where(toy):
     assert f'run_dir = "{out.resolve() / "toy"}"' in "".join(injected[0]["source"])
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_rerun_with_other_parameters_needs_fresh(toy):
     nb_dir, params, out = toy
     assert execute_run(resolve_run(params, notebook_dir=nb_dir), out, notebook_dir=nb_dir) == 0
@@ -108,6 +111,7 @@ def test_folder_that_is_not_a_run_is_never_touched(toy):
     assert (out / "toy" / "precious.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_real_eda_notebook_failing_in_a_cell_keeps_partial_notebook_then_resumes(tmp_path):
     data = tmp_path / "pairs.csv"
     shutil.copy(REPO / "data" / "sample.csv", data)
@@ -154,6 +158,7 @@ def test_prepare_run_dir_defaults(tmp_path, monkeypatch):
     assert prepare_run_dir(str(tmp_path / "x")).is_dir()
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_run_folder_with_a_credential_is_not_declared_complete(toy):
     nb_dir, params, out = toy
     token = "hf_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7"

@@ -22,6 +22,8 @@ from ai2human.runner.execute import execute_run
 from ai2human.runner.params import NOTEBOOKS, resolve_run
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # every case runs toy notebooks through real kernels
+
 PARAMS = 'run_dir = ""  # out\nsteps = 3  # n\n'
 
 
@@ -161,9 +163,8 @@ def test_a_corrupt_manifest_needs_fresh_and_fresh_always_recovers(toy, corrupt):
     else:
         manifest.unlink()
         manifest.mkdir()
-    if corrupt != "folder":
-        with pytest.raises(UserError, match=r"manifest.json is (unreadable|not a run manifest).*pass --fresh"):
-            execute_run(spec, out, notebook_dir=nb_dir)
+    with pytest.raises(UserError, match=r"manifest.json is (unreadable|not a run manifest|not a file).*pass --fresh"):
+        execute_run(spec, out, notebook_dir=nb_dir)
     assert execute_run(spec, out, fresh=True, notebook_dir=nb_dir) == 0
     assert _manifest(out)["status"] == "completed" and len(_manifest(out)["invocations"]) == 1
 

@@ -21,6 +21,8 @@ from ai2human.train import checkpoints, preview, recipe, results, tokenizing
 from ai2human.train.guards import TrainingDiverged
 from test_training import CPU, TRAIN_LEN, settings
 
+pytestmark = pytest.mark.slow  # every case trains the tiny model
+
 
 @pytest.fixture(scope="module")
 def datasets():

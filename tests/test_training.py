@@ -272,6 +272,7 @@ def interrupt_at(step):
     return lambda built: built.add_callback(Stop())
 
 
+@pytest.mark.slow  # trains or generates with the tiny model
 def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, datasets):
     train, evals = datasets
     with pytest.raises(Interrupt):  # after checkpoint-4, before checkpoint-8
@@ -307,6 +308,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, datasets):
     assert [r["loss"] for r in records if "loss" in r][-1] == pytest.approx(straight_loss[-1], rel=1e-3)
 
 
+@pytest.mark.slow  # trains or generates with the tiny model
 def test_training_lowers_eval_loss_and_saves_a_loadable_adapter_with_its_card(tmp_path, datasets):
     from peft import PeftModel
 
@@ -350,6 +352,7 @@ def test_eval_examples_are_sorted_longest_first(datasets):
     assert lengths == sorted(lengths, reverse=True) and len(lengths) == len(evals)
 
 
+@pytest.mark.slow  # trains or generates with the tiny model
 def test_preview_generates_base_and_fine_tuned_rewrites(pairs, tmp_path, datasets):
     result = run(tmp_path, *datasets, max_steps=2, eval_steps=0, save_steps=0, learning_rate=5e-2)
     preview.prepare_for_generation(result.model, CPU)

@@ -102,6 +102,15 @@ RULES: dict[str, Rule] = {
     "backend": choice("auto", "unsloth", "hf"),
     # 01_eda
     "top_n_words": integer(1, 500),
+    # 01b_pairs (pairs_source: also 02_finetune)
+    "pairs_source": choice("dataset", "reverse", "both"),
+    "styler_model": NONEMPTY,
+    "styling_instruction": NONEMPTY,
+    "pairs_rows": integer(0, BIG, " (0: all training rows)"),
+    "styler_max_new_tokens": integer(1, 32_768),
+    "styler_temperature": number(0, 10, note=" (0: greedy)"),
+    "styler_top_p": number(0, 1, lo_open=True),
+    "styler_batch_size": integer(0, 4096, " (0: sized automatically)"),
     # 02_finetune
     "num_gpus": integer(0, 64, " (0: all visible)"),
     "max_train_samples": integer(0, BIG, " (0: all)"),
@@ -161,9 +170,12 @@ def _cross(v: dict) -> list[str]:
                             f"({v['eval_steps']:g}), got save_steps {v['save_steps']:g}")
     if has("max_steps", "num_train_epochs") and v["max_steps"] == 0 and v["num_train_epochs"] <= 0:
         problems.append("num_train_epochs: must be > 0 when max_steps is 0 (it then sets the length of training)")
+    if has("pairs_source", "val_size") and v["pairs_source"] != "dataset" and v["val_size"] == 0:
+        problems.append(f"pairs_source: {v['pairs_source']} filters restyled texts with a yardstick calibrated on the "
+                        "validation split; set val_size above 0, or pairs_source: dataset")
     if has("human_column", "ai_column") and v["human_column"] == v["ai_column"]:
         problems.append(f"ai_column: the same column as human_column ({v['ai_column']!r}); they must differ")
-    for name in ("max_new_tokens", "preview_max_new_tokens"):
+    for name in ("max_new_tokens", "preview_max_new_tokens", "styler_max_new_tokens"):
         if has(name, "max_seq_length") and v[name] >= v["max_seq_length"]:
             problems.append(f"{name}: {v[name]} leaves no room for the prompt in max_seq_length {v['max_seq_length']}")
     if has("report_to"):

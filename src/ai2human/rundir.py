@@ -15,6 +15,7 @@ from pathlib import Path
 # ---------------------------------------------------------------- file names inside a run folder
 MANIFEST = "manifest.json"
 EDA_SUMMARY = "eda_summary.json"
+PAIRS = "pairs.parquet"  # the training pairs the pairs stage writes when pairs_source is not dataset (ai2human.pairs.store)
 CHECKPOINTS = "checkpoints"
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_METRICS = "train_metrics.json"
@@ -93,8 +94,10 @@ class Manifest:
     def load(cls, run_dir: str | Path) -> "Manifest | None":
         """The run's manifest; None when there is none. An unreadable one raises ``ManifestError``."""
         path = Path(run_dir) / MANIFEST
-        if not path.is_file():
+        if not path.exists():
             return None
+        if not path.is_file():  # a folder or a device where the file should be: not ours to remove
+            raise ManifestError(f"{path} is not a file")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from ai2human.errors import UserError
 from ai2human.rundir import KERNEL_LOG, now as _now
 from ai2human.runner.lock import RunLock
-from ai2human.runner.params import DEPENDS_ON, NOTEBOOK_DIR, NOTEBOOKS, RunSpec
+from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, RunSpec, dependencies
 from ai2human.runner.precheck import check_run, resolve_paths
 from ai2human.runner.runs import (
     describe_failure, missing_dependencies, open_run, peak_rss_mib, refuse_foreign, render_html, scan_run_folder,
@@ -142,13 +142,13 @@ def execute_run(
     lock = RunLock(run_dir)
     try:
         lock.acquire()
-        needed = sorted({d for short in spec.notebooks for d in DEPENDS_ON[short] if d not in spec.notebooks})
+        needed = sorted({d for short in spec.notebooks for d in dependencies(short, spec.params) if d not in spec.notebooks})
         if fresh and needed:  # checked before --fresh deletes anything
             raise UserError(f"--fresh deletes {', '.join(needed)}'s results, which {', '.join(spec.notebooks)} needs; "
                             f"run them together (--only {','.join(needed + spec.notebooks)}) or without --only")
         manifest = open_run(spec, params, run_dir, fresh, pairs)
         missing = [m for short in spec.notebooks
-                   for m in missing_dependencies(manifest, short, [d for d in DEPENDS_ON[short] if d not in spec.notebooks])]
+                   for m in missing_dependencies(manifest, short, [d for d in dependencies(short, spec.params) if d not in spec.notebooks])]
         if missing:
             raise UserError(f"{run_dir}: cannot run {', '.join(spec.notebooks)} yet: {'; '.join(missing)}")
     except UserError:
@@ -182,7 +182,7 @@ def _run_notebooks(spec, params, manifest, notebook_dir, kernel_name, stream, lo
             if entry.get("status") == "completed" and output.is_file():
                 log(f"  {short}: completed in an earlier invocation, skipped (--fresh to redo)")
                 continue
-            blocked = [d for d in DEPENDS_ON[short]
+            blocked = [d for d in dependencies(short, spec.params)
                        if d in failed or manifest.data["notebooks"].get(d, {}).get("status", "completed") != "completed"]
             if blocked:
                 entry.update(status="skipped", reason=f"{', '.join(blocked)} did not complete")

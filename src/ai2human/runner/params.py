@@ -27,15 +27,20 @@ from ai2human.runner.paramsfile import load_yaml, parse_set, read_yaml  # noqa: 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Short names (used by `notebooks:` and `--only`) -> files, in execution order.
-NOTEBOOKS = {"eda": "01_eda.ipynb", "finetune": "02_finetune.ipynb", "evaluate": "03_evaluate.ipynb"}
+NOTEBOOKS = {"eda": "01_eda.ipynb", "pairs": "01b_pairs.ipynb", "finetune": "02_finetune.ipynb", "evaluate": "03_evaluate.ipynb"}
 # A notebook that reads another's artifacts is skipped when that one fails.
-DEPENDS_ON = {"eda": [], "finetune": [], "evaluate": ["finetune"]}
+DEPENDS_ON = {"eda": [], "pairs": [], "finetune": [], "evaluate": ["finetune"]}
+# ... and these read the pairs stage's file when pairs_source is not dataset (otherwise the stage
+# does not run, and a v5 run never waits for it).
+READS_PAIRS = ("finetune", "evaluate")
+# A stage a notebook folder may lack (the runner's test fixtures hold three notebooks).
+OPTIONAL = {"pairs"}
 # Set by the runner, never by a params file.
 RESERVED = {"run_dir"}
 # Run metadata: keys a params file may hold that are not notebook parameters. name -> (type, default, help)
 META = {
     "run_name": (str, "", "folder name under runs/; defaults to the params file's stem"),
-    "notebooks": (list, list(NOTEBOOKS), "which notebooks to run, in order: eda, finetune, evaluate"),
+    "notebooks": (list, list(NOTEBOOKS), "which notebooks to run, in order: eda, pairs, finetune, evaluate (pairs only runs when pairs_source is not dataset)"),
     "description": (str, "", "free text shown in the manifest"),
     "kaggle_accelerator": (str, "NvidiaTeslaT4", "Kaggle accelerator for the GPU notebooks (a P100 is refused: no longer supported)"),
     "kaggle_public": (bool, False, "make the pushed Kaggle kernels public (default private)"),
@@ -43,6 +48,12 @@ META = {
     "kaggle_data_license": (str, "other", "licence --upload-data declares for that data set (a Kaggle licence name, e.g. CC0-1.0, CC-BY-4.0)"),
 }
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def dependencies(short: str, params: dict) -> list[str]:
+    """The notebooks ``short`` reads the artifacts of, with these parameter values."""
+    pairs = short in READS_PAIRS and params.get("pairs_source", "dataset") != "dataset"
+    return DEPENDS_ON[short] + (["pairs"] if pairs else [])
 
 
 @dataclass
@@ -95,6 +106,8 @@ def declared_parameters(notebooks: list[str] | None = None, notebook_dir: Path =
     """Parameters declared by the given notebooks (short names), merged; same name = same default."""
     merged: dict[str, Parameter] = {}
     for short in notebooks or list(NOTEBOOKS):
+        if short in OPTIONAL and not (notebook_dir / NOTEBOOKS[short]).is_file():
+            continue
         for name, p in read_parameters(notebook_dir / NOTEBOOKS[short]).items():
             if name in merged:
                 if merged[name].default != p.default or merged[name].type is not p.type:
@@ -264,6 +277,8 @@ def resolve_run(
     problems += check_values(typed)
     if problems:
         raise ParamsError(f"{path}: {len(problems)} problem(s):\n{format_problems(problems)}")
+    if params.get("pairs_source", "dataset") == "dataset" and "pairs" not in (only or "").replace(" ", "").split(","):
+        selected = [s for s in selected if s != "pairs"]  # it would write nothing that changes training
     return RunSpec(run_name, selected, params, overrides, meta, str(path), declared)
 
 

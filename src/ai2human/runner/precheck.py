@@ -15,7 +15,7 @@ from ai2human.rules import format_problems
 from ai2human.runner.params import REPO_ROOT, RunSpec
 
 # Notebooks that load the model for training or generation and so need a GPU for a real model.
-MODEL_NOTEBOOKS = {"finetune", "evaluate"}
+MODEL_NOTEBOOKS = {"pairs", "finetune", "evaluate"}
 
 
 def _is_path_param(name: str) -> bool:
@@ -65,8 +65,11 @@ def check_run(spec: RunSpec, params: dict, force: bool = False):
         pairs = load_dataset(params)
     if force or not (MODEL_NOTEBOOKS & set(spec.notebooks)):
         return pairs
-    model = str(params.get("model_name", ""))
-    if is_local_model(model):
+    # The pairs stage generates with the styler; fine-tuning and evaluation run the base model.
+    models = {str(params.get("styler_model", "")) if short == "pairs" else str(params.get("model_name", ""))
+              for short in MODEL_NOTEBOOKS & set(spec.notebooks)}
+    models = sorted(m for m in models if m and not is_local_model(m))
+    if not models:
         return pairs
     import torch
 
@@ -74,10 +77,11 @@ def check_run(spec: RunSpec, params: dict, force: bool = False):
         return pairs
     if params.get("backend") == "unsloth":
         raise HardwareError("backend 'unsloth' needs an NVIDIA GPU and none is visible; use --kaggle, a GPU machine, or backend: hf")
-    size = model_billions(model)
-    if size is not None and size >= 1:
-        raise HardwareError(
-            f"{model} (~{size:g}B parameters) would take days to train on this CPU-only machine; "
-            "run it on Kaggle (--kaggle) or a GPU machine, or pass --force to run here anyway"
-        )
+    for model in models:
+        size = model_billions(model)
+        if size is not None and size >= 1:
+            raise HardwareError(
+                f"{model} (~{size:g}B parameters) would take days to run on this CPU-only machine; "
+                "run it on Kaggle (--kaggle) or a GPU machine, or pass --force to run here anyway"
+            )
     return pairs

@@ -16,7 +16,7 @@ from ai2human.runner.kaggle.datasets import KAGGLE_INPUT, LICENSES, DataSet
 from ai2human.runner.kaggle.names import REF, SLUG, kernel_ref, kernel_title, slugify
 from ai2human.runner.kaggle.setup_cell import with_setup_cell
 from ai2human.runner.kaggle.wheel import TEMPLATES, CodeBuild
-from ai2human.runner.params import DEPENDS_ON, NOTEBOOK_DIR, NOTEBOOKS, RunSpec
+from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, RunSpec, dependencies
 from ai2human.runner.runs import MODEL_NOTEBOOKS, resolve_paths
 
 KAGGLE_WORKING = str(rundir.KAGGLE_WORKING)
@@ -144,7 +144,7 @@ def plan_kernels(spec: RunSpec, out_root: Path, username: str, code: CodeBuild, 
     for short in spec.notebooks:
         title = kernel_title(spec.run_name, short)
         ref = kernel_ref(username, spec.run_name, short)
-        deps = DEPENDS_ON[short]
+        deps = dependencies(short, spec.params)
         inputs = [kernel_ref(username, spec.run_name, d) for d in deps]
         resume_from = (resume or {}).get(short, "")
         nb_params = {k: v for k, v in params.items() if k in spec.notebook_params(short)}
