@@ -22,7 +22,10 @@ def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: st
     build = config.get("build")
 
     def mounted(slug: str):
-        """/kaggle/input/<slug>, or one to three levels deeper should Kaggle nest its mounts."""
+        """/kaggle/input/<slug>, or one to three levels deeper should Kaggle nest its mounts.
+
+        The setup cell has the same lookup: it must find the code data set before anything of
+        ours is installed."""
         for pattern in (slug, f"*/{slug}", f"*/*/{slug}", f"*/*/*/{slug}"):
             found = sorted(p for p in inputs.glob(pattern) if p.is_dir())
             if found:
