@@ -20,7 +20,7 @@ from ai2human.runner.params import NOTEBOOKS
 # The demo runs these; the pairs stage is skipped with pairs_source: dataset (tests/test_pairs_notebook.py runs it).
 DEMO_NOTEBOOKS = [short for short in NOTEBOOKS if short != "pairs"]
 from conftest import REPO
-from test_app_browser import CHROMIUM_ARGS, chromium_path
+from test_app_browser import browser  # noqa: F401  (browser: the shared fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -51,19 +51,6 @@ OVERFLOWING_TABLES = """
   return found;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def report_path(run, short: str):

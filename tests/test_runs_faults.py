@@ -21,18 +21,11 @@ from ai2human.rundir import KERNEL_LOG, LOCK, SPLIT
 from ai2human.runner.execute import execute_run
 from ai2human.runner.params import NOTEBOOKS, resolve_run
 from conftest import REPO
+from test_runs import _notebook  # the toy-notebook writer both files use
 
 pytestmark = pytest.mark.slow  # every case runs toy notebooks through real kernels
 
 PARAMS = 'run_dir = ""  # out\nsteps = 3  # n\n'
-
-
-def _notebook(path: Path, params: str, *code: str) -> None:
-    cells = [{"id": "params", "cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": params, "outputs": [], "execution_count": None}]
-    cells += [{"id": f"c{i}", "cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for i, c in enumerate(code)]
-    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(nb))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ai2human.errors import UserError
+from ai2human.evaluate import saved
 
 HUMAN_THRESHOLD = 0.5  # a text is "judged human" when a detector gives it at least this probability
 LOW_FPR = 0.01  # the operating point detectors are compared at: 1% of AI texts passed as human
@@ -35,27 +36,12 @@ class Detector:
         return self.pipeline.predict_proba(texts)[:, classes.index(1)]
 
     def save(self, path: str | Path) -> Path:
-        import joblib
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
-        return path
+        return saved.save(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Detector":
-        import joblib
-
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"no detector at {path}; run the evaluation notebook first (it writes run_dir/detector.joblib)")
-        try:
-            detector = joblib.load(path)
-        except Exception as exc:  # a truncated or foreign file: pickle, EOF, KeyError, ... all mean "unreadable"
-            raise UserError(f"{path} is unreadable ({type(exc).__name__}); re-run the evaluation notebook to write it again") from None
-        if not isinstance(detector, Detector):
-            raise UserError(f"{path} holds a {type(detector).__name__}, not an ai2human Detector")
-        return detector
+        return saved.load(path, Detector,
+                          f"no detector at {path}; run the evaluation notebook first (it writes run_dir/detector.joblib)")
 
 
 def train_detector(human_texts, ai_texts, seed: int = 0) -> Detector:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ai2human.errors import UserError
+from ai2human.evaluate import saved
 from ai2human.evaluate.detector import HUMAN_THRESHOLD, Detector, detection_quality, evaluate_detector, train_detector
 from ai2human.evaluate.entities import ENTITY_KINDS, added_entities
 from ai2human.evaluate.fluency import FluencyCalibration, NgramLM, calibrate_fluency, judge_fluency, measure
@@ -104,30 +105,13 @@ class Yardstick:
         return frame
 
     def save(self, path: str | Path) -> Path:
-        import joblib
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        joblib.dump(self, tmp)
-        tmp.replace(path)
-        return path
+        return saved.save(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Yardstick":
-        import joblib
-
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path.parent} has no evaluation ({path.name} is missing); run the evaluation notebook on it first")
-        try:
-            yardstick = joblib.load(path)
-        except Exception as exc:  # truncated, foreign or from an incompatible version: all "unreadable"
-            raise UserError(f"{path} is unreadable ({type(exc).__name__}); re-run the evaluation notebook to write it again") from None
-        if not isinstance(yardstick, Yardstick):
-            raise UserError(f"{path} holds a {type(yardstick).__name__}, not an ai2human Yardstick")
-        yardstick.__dict__.setdefault("hub", [])  # saved before hub_detectors existed
-        return yardstick
+        return saved.load(path, Yardstick,
+                          f"{path.parent} has no evaluation ({path.name} is missing); run the evaluation notebook on it first")
 
 
 def build_yardstick(train: pd.DataFrame, val: pd.DataFrame, embedder, seed: int = 0, signals=None,

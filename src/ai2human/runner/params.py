@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ai2human.errors import ParamsError
 from ai2human.rules import MAX_PROBLEMS, check_values, format_problems
-from ai2human.runner.paramsfile import load_yaml, parse_set, read_yaml  # noqa: F401  (load_yaml: runner.kaggle.pulling)
+from ai2human.runner.paramsfile import parse_set, read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

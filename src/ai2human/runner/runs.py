@@ -14,9 +14,7 @@ from pathlib import Path
 from ai2human.errors import ParamsError, UserError
 from ai2human.rundir import LOCK, MANIFEST, SPLIT, Manifest, ManifestError
 from ai2human.runner.params import NOTEBOOKS, RunSpec
-# runner.kaggle imports these from here: one place for what a run folder is made from.
-from ai2human.runner.precheck import MODEL_NOTEBOOKS, resolve_paths  # noqa: F401
-from ai2human.runner.provenance import dataset_record, new_manifest, split_record  # noqa: F401
+from ai2human.runner.provenance import dataset_record, new_manifest, split_record
 
 NEW_RUN_HELP = "set another run_name (--set run_name=NAME) to start a new run beside it, or pass --fresh to delete it and start over"
 

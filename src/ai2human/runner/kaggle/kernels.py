@@ -17,7 +17,7 @@ from ai2human.runner.kaggle.names import REF, SLUG, kernel_ref, kernel_title, sl
 from ai2human.runner.kaggle.setup_cell import with_setup_cell
 from ai2human.runner.kaggle.wheel import TEMPLATES, CodeBuild
 from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, RunSpec, dependencies
-from ai2human.runner.runs import MODEL_NOTEBOOKS, resolve_paths
+from ai2human.runner.precheck import MODEL_NOTEBOOKS, resolve_paths
 
 KAGGLE_WORKING = str(rundir.KAGGLE_WORKING)
 SECRETS = ("WANDB_API_KEY", "HF_TOKEN")  # Kaggle Secrets the setup cell reads when attached

@@ -21,7 +21,7 @@ from ai2human.runner.kaggle.names import PLACEHOLDER_USER, kernel_ref, kernel_ti
 from ai2human.runner.kaggle.tracking import rel
 from ai2human.runner.kaggle.wheel import CodeBuild, stage_code
 from ai2human.runner.params import RunSpec
-from ai2human.runner.runs import resolve_paths
+from ai2human.runner.precheck import resolve_paths
 
 
 @dataclass

@@ -15,7 +15,8 @@ from ai2human.rundir import KAGGLE
 from ai2human.runner.kaggle.api import Client
 from ai2human.runner.kaggle.setup_cell import TAG as SETUP_TAG
 from ai2human.runner.kaggle.tracking import pushed_manifest, rel
-from ai2human.runner.params import NOTEBOOKS, load_yaml
+from ai2human.runner.params import NOTEBOOKS
+from ai2human.runner.paramsfile import load_yaml
 
 PULLED = "pulled"  # runs/<run>/kaggle/pulled/: the stripped sources and the new params file
 # Set per push for Kaggle's machine, so an edit to them is no change to the run's settings.

@@ -13,7 +13,7 @@ from ai2human.runner.kaggle.kernels import SECRETS, accelerator
 from ai2human.runner.kaggle.prepare import Push
 from ai2human.runner.kaggle.tracking import Tracked, pushed_manifest, rel
 from ai2human.runner.params import RunSpec
-from ai2human.runner.runs import new_manifest
+from ai2human.runner.provenance import new_manifest
 
 # What a re-pushed notebook's entry keeps of the version before it, under "previous".
 KEPT = ("version", "status", "output_dir", "output_version", "html", "notebook_output", "build", "checkpoint_step")
