@@ -11,7 +11,8 @@
 #   CPU dry run of this script (tiny model, nothing installed, seconds of training):
 #               CPU_DRY_RUN=1 bash scripts/gpu_v5_run.sh
 # Optional: ROWS (synthetic pairs, default 1200 as in issue 14's data), EVAL_SAMPLES (default: the
-# notebook's 100), SETS (extra --set arguments, e.g. SETS="max_steps=10").
+# notebook's 100), SETS (extra --set arguments, e.g. SETS="max_steps=10"), ONLY (the runner's --only,
+# e.g. ONLY=finetune,evaluate when one device call cannot hold every notebook).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -50,6 +51,7 @@ if [[ -n "${T4:-}" ]]; then
 fi
 args=()
 for s in "${sets[@]}"; do args+=(--set "$s"); done
+[[ -n "${ONLY:-}" ]] && args+=(--only "$ONLY")
 echo "python runner/run.py params/v5.yaml --out $WORK/runs ${args[*]}" | tee -a "$LOG"
 start=$SECONDS
 $PY runner/run.py params/v5.yaml --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1

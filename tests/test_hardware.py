@@ -105,3 +105,15 @@ def test_detect_hardware_on_this_machine():
     hw = hardware.detect_hardware()
     assert hw.device in ("cpu", "cuda") and hw.cpu_count >= 1
     assert isinstance(hw.to_dict(), dict)
+
+
+def test_generation_stages_take_transformers_under_auto_without_importing_unsloth(monkeypatch):
+    """Evaluation, pairs, score and app generate: auto gives them the faster static-cache engine."""
+    import ai2human.models.hardware as hardware
+
+    monkeypatch.setattr(hardware, "_unsloth_imports", lambda: pytest.fail("Unsloth must not be imported for generation"))
+    choice = choose_backend("auto", gpu(), load_in_4bit=True, purpose="generate")
+    assert choice.backend == "hf" and "generation" in choice.summary()
+    monkeypatch.setattr(hardware, "_unsloth_imports", lambda: (True, ""))
+    assert choose_backend("unsloth", gpu(), purpose="generate").backend == "unsloth"  # asked for by name: kept
+    assert choose_backend("auto", gpu()).backend == "unsloth"  # training still prefers Unsloth

@@ -37,7 +37,7 @@ def test_finetune_and_evaluate_wait_for_the_pairs_only_when_they_read_them():
 
 @pytest.mark.parametrize("settings, message", [
     (["pairs_source=revers"], "did you mean 'reverse'"),
-    (["styler_max_new_tokens=4096"], "leaves no room for the prompt"),
+    (["pairs_source=reverse", "styler_max_new_tokens=4096"], "leaves no room for the prompt"),
     (["styler_top_p=0"], "styler_top_p"),
     (["pairs_rows=-1"], "pairs_rows"),
     (["styling_instruction=' '"], "styling_instruction"),
@@ -46,6 +46,12 @@ def test_finetune_and_evaluate_wait_for_the_pairs_only_when_they_read_them():
 def test_bad_pairs_settings_are_refused_before_anything_runs(settings, message):
     with pytest.raises(ParamsError, match=message):
         resolve_run(REPO / "params/demo.yaml", settings)
+
+
+def test_the_styler_budget_is_not_checked_where_the_pairs_stage_does_not_run():
+    """v5 with a short context (a quick check) must not fail on a stage it skips."""
+    spec = resolve_run(REPO / "params/v5.yaml", ["max_seq_length=512", "max_new_tokens=16", "preview_max_new_tokens=8"])
+    assert "pairs" not in spec.notebooks
 
 
 def test_kaggle_dry_run_of_v5_reverse_renders_four_kernels_in_order(tmp_path):

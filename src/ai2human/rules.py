@@ -175,7 +175,11 @@ def _cross(v: dict) -> list[str]:
                         "validation split; set val_size above 0, or pairs_source: dataset")
     if has("human_column", "ai_column") and v["human_column"] == v["ai_column"]:
         problems.append(f"ai_column: the same column as human_column ({v['ai_column']!r}); they must differ")
+    # The styler's budget matters only where the pairs stage runs (pairs_source other than dataset).
+    styling = v.get("pairs_source", "dataset") != "dataset"
     for name in ("max_new_tokens", "preview_max_new_tokens", "styler_max_new_tokens"):
+        if name == "styler_max_new_tokens" and not styling:
+            continue
         if has(name, "max_seq_length") and v[name] >= v["max_seq_length"]:
             problems.append(f"{name}: {v[name]} leaves no room for the prompt in max_seq_length {v['max_seq_length']}")
     if has("report_to"):

@@ -85,7 +85,7 @@ def base_model_signals(run_dir: Path):
     if manifest is None:
         raise UserError(f"{run_dir / MANIFEST} is missing: the base model the yardstick needs is unknown")
     p = manifest.data.get("params", {})
-    choice = choose_backend(p.get("backend", "auto"), detect_hardware(), bool(p.get("load_in_4bit", True)))
+    choice = choose_backend(p.get("backend", "auto"), detect_hardware(), bool(p.get("load_in_4bit", True)), purpose="generate")
     model, tokenizer = load_model(p["model_name"], choice, int(p.get("max_seq_length", 2048)), p.get("tokenizer_name", ""))
     model.eval()
     return SignalCache(model, tokenizer)

@@ -122,7 +122,7 @@ def load_rewriter(config: RunConfig, log=print) -> Rewriter:
         raise UserError(f"base model folder {name} does not exist; pass --base with a model folder or a Hub id")
     yardstick = Yardstick.load(config.yardstick_path) if config.yardstick_path else None  # corrupt: one line, before the model
     hw = detect_hardware()
-    choice = choose_backend(p["backend"], hw, bool(p["load_in_4bit"]))
+    choice = choose_backend(p["backend"], hw, bool(p["load_in_4bit"]), purpose="generate")
     log(f"{hw.describe()}\n{choice.summary()}")
     log(f"loading {p['model_name']} + adapter {config.adapter_dir}")
     try:

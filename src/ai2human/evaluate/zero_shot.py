@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,13 +99,19 @@ class SignalCache:
     def __init__(self, model, tokenizer, batch_size: int = 4):
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.seen: dict[str, tuple[float, float]] = {}
+        self.seconds = 0.0  # the forward passes' wall time: what the zero-shot signals add to a run
+
+    def summary(self) -> dict:
+        return {"texts_scored": len(self.seen), "seconds": round(self.seconds, 1), "batch_size": self.batch_size}
 
     def __call__(self, texts) -> dict[str, np.ndarray]:
         texts = [str(t) for t in texts]
         new = [t for t in dict.fromkeys(texts) if t not in self.seen]
         if new:
+            started = time.perf_counter()
             with adapter_off(self.model):
                 got = model_signals(self.model, self.tokenizer, new, self.batch_size)
+            self.seconds += time.perf_counter() - started
             self.seen.update({t: (c, p) for t, c, p in zip(new, got["fast_detect"], got["lm_perplexity"])})
         pairs = np.array([self.seen[t] for t in texts], dtype=float).reshape(len(texts), 2)
         return {"fast_detect": pairs[:, 0], "lm_perplexity": pairs[:, 1]}
