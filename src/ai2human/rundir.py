@@ -29,6 +29,7 @@ YARDSTICK = "yardstick.joblib"  # the evaluation's fitted detectors, fluency mod
 DPO_ADAPTER = "dpo_adapter"  # the preference stage's adapter, trained from ADAPTER with DPO (ai2human.prefer)
 DPO_METRICS = "dpo_metrics.json"  # its pair statistics, reward per step and before/after scores
 DPO_PAIRS = "dpo_pairs.jsonl"  # every chosen/rejected pair it trained on, with both scores
+REWARD = "reward.joblib"  # the reward the preference stage optimised (ai2human.prefer.reward), re-scored by the evaluation
 DISTRIBUTED = "distributed"  # the data-parallel job's settings and per-rank results
 KAGGLE = "kaggle"  # kernels pushed for this run and their fetched outputs (runner.kaggle)
 LOCK = "runner.lock"  # held by the runner executing into the folder (runner.lock)
