@@ -20,5 +20,6 @@ build_model() {
 }
 install_kernel() {
   $PY -m ipykernel install --prefix "$WORK/jupyter" --name python3 >>"$LOG" 2>&1
-  export JUPYTER_PATH=$WORK/jupyter/share/jupyter
+  # ... and nbconvert's templates, which pip --target puts under /tmp/site/share (the HTML reports need them).
+  export JUPYTER_PATH=$WORK/jupyter/share/jupyter:/tmp/site/share/jupyter
 }

@@ -54,7 +54,10 @@ for s in "${sets[@]}"; do args+=(--set "$s"); done
 [[ -n "${ONLY:-}" ]] && args+=(--only "$ONLY")
 echo "python runner/run.py params/v5.yaml --out $WORK/runs ${args[*]}" | tee -a "$LOG"
 start=$SECONDS
-$PY runner/run.py params/v5.yaml --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1
+# The device tool kills the call at its limit and returns only what is in $OUT: stop the runner in
+# time (RUN_LIMIT seconds from the script's start, default 540) so the summary below is still written.
+limit=$(( ${RUN_LIMIT:-540} - SECONDS ))
+timeout --signal=TERM --kill-after=15 "$limit" $PY runner/run.py params/v5.yaml --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1
 rc=$?
 $PY -m ai2human.bench.v5_run summary "$WORK/runs/v5" "$OUT/v5-summary.json" --wall $((SECONDS - start)) --rc $rc \
   --t4 "${T4:-0}" | tee -a "$LOG"

@@ -186,3 +186,11 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_answer(tiny, prompts, mo
     with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not retried
         monkeypatch.setattr(model, "generate", lambda **kw: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
         generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=5, engine="plain")
+
+
+def test_a_cache_left_on_the_model_is_dropped_before_the_batch_is_sized(tiny, prompts):
+    """A static cache kept from an earlier call would shrink the next call's automatic batch."""
+    model, tokenizer = tiny
+    model._cache = object()  # what some transformers releases leave behind
+    generate(model, tokenizer, prompts[:2], max_new_tokens=2, temperature=0)
+    assert model.__dict__.get("_cache") is None

@@ -185,6 +185,24 @@ def test_a_full_disk_marks_the_run_failed_and_sets_the_cut_notebook_aside(toy, m
     assert not (out / "toy" / "02_finetune.ipynb").exists()
 
 
+def test_an_html_copy_that_cannot_be_rendered_does_not_stop_the_run(toy, monkeypatch, capsys):
+    """nbconvert without its templates (a bare install) must not fail notebooks that completed."""
+    from ai2human.runner import execute
+
+    nb_dir, params, out = toy
+
+    def no_templates(path):
+        raise ValueError("No template sub-directory with name 'lab' found in the following paths:\n\t/x")
+
+    monkeypatch.setattr(execute, "render_html", no_templates)
+    assert execute_run(resolve_run(params, notebook_dir=nb_dir), out, notebook_dir=nb_dir) == 0
+    manifest = _manifest(out)
+    assert manifest["status"] == "completed"
+    assert all(e["status"] == "completed" and "html" not in e for e in manifest["notebooks"].values())
+    assert "No template sub-directory" in manifest["notebooks"]["evaluate"]["html_error"]
+    assert "HTML copy not written" in capsys.readouterr().out
+
+
 def test_sigterm_leaves_the_manifest_interrupted_and_the_next_call_resumes(toy):
     nb_dir, params, out = toy
     (out / "SLOW").write_text("")

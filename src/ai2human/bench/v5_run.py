@@ -73,11 +73,41 @@ def summarise(run_dir: str | Path, wall_s: float | None = None, rc: int | None =
     manifest, train, evaluation = read(rundir.MANIFEST), read(rundir.TRAIN_METRICS), read(rundir.EVAL_METRICS)
     notebooks = {name: {k: entry.get(k) for k in ("status", "wall_s", "error") if entry.get(k) is not None}
                  for name, entry in (manifest.get("notebooks") or {}).items()}
-    generation = {k: v for k, v in evaluation.items() if "generat" in k or "speed" in k}
+    generation = {k: v for k, v in evaluation.items() if "generat" in k or "speed" in k or k == "zero_shot"}
     return {"run": str(run_dir), "status": manifest.get("status"), "runner_exit": rc, "wall_s": wall_s,
             "t4_emulation_gib": t4_gib, "notebooks": notebooks, "hardware": manifest.get("hardware"),
             "train": {k: v for k, v in train.items() if not isinstance(v, (list, dict)) or k in ("timing", "times")},
-            "generation": generation}
+            "generation": generation, "cells": cell_times(run_dir), "takeaways": takeaways(run_dir)}
+
+
+def takeaways(run_dir: Path) -> dict:
+    """Each executed notebook's printed "Takeaway:" lines: the figures its report states (the pairs
+    stage's tokens/s and pairs/min are only there)."""
+    found = {}
+    for path in sorted(run_dir.glob("0*.ipynb")):
+        try:
+            cells = json.loads(path.read_text())["cells"]
+        except (OSError, ValueError, KeyError):
+            continue
+        lines = [line.strip() for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout"
+                 for line in "".join(out.get("text", "")).splitlines() if line.strip().startswith("Takeaway:")]
+        found[path.stem] = lines
+    return found
+
+
+def cell_times(run_dir: Path, slowest: int = 8) -> dict:
+    """Each executed notebook's slowest code cells (papermill's per-cell duration), by first line."""
+    times = {}
+    for path in sorted(run_dir.glob("0*.ipynb")):
+        try:
+            cells = json.loads(path.read_text())["cells"]
+        except (OSError, ValueError, KeyError):
+            continue
+        timed = [(round(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0), 1),
+                  "".join(c.get("source", "")).strip().splitlines()[0][:80] if "".join(c.get("source", "")).strip() else "")
+                 for c in cells if c.get("cell_type") == "code"]
+        times[path.stem] = [{"seconds": sec, "cell": first} for sec, first in sorted(timed, reverse=True)[:slowest]]
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,8 +47,10 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
 ]
 # Kinds that only say "something secret-looking": dropped on a line a specific kind already names.
 GENERIC = {"Secret Keyword", HEX_KIND}
-# detect-secrets' detectors that fire on ordinary data (checksums, base64 images, addresses).
-NOISY = {"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)"}
+# detect-secrets' detectors that fire on ordinary data (checksums, base64 images, addresses). The
+# Artifactory one takes "AP" + a hex digit + 8 letters or digits for a password: a model's generated
+# text (eval_outputs.jsonl of a 7B run on the GPU machine) matched it, and no step here uses Artifactory.
+NOISY = {"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)", "Artifactory Credentials"}
 _KEYWORD_HINT = re.compile(r"(?i)key|pass|pwd|secret|contras")
 # Embedded images (a report's plots) are most of a notebook's bytes and hold no text: blank them.
 _IMAGE_DATA = re.compile(r"(?:base64,|\"image/(?:png|jpeg|gif)\":\s*\")([A-Za-z0-9+/=]{200,})")

@@ -142,13 +142,13 @@ def execute_run(
     lock = RunLock(run_dir)
     try:
         lock.acquire()
-        needed = sorted({d for short in spec.notebooks for d in dependencies(short, spec.params) if d not in spec.notebooks})
+        needed = sorted({d for short in spec.notebooks for d in dependencies(short, spec.params, _stages(spec)) if d not in spec.notebooks})
         if fresh and needed:  # checked before --fresh deletes anything
             raise UserError(f"--fresh deletes {', '.join(needed)}'s results, which {', '.join(spec.notebooks)} needs; "
                             f"run them together (--only {','.join(needed + spec.notebooks)}) or without --only")
         manifest = open_run(spec, params, run_dir, fresh, pairs)
         missing = [m for short in spec.notebooks
-                   for m in missing_dependencies(manifest, short, [d for d in dependencies(short, spec.params) if d not in spec.notebooks])]
+                   for m in missing_dependencies(manifest, short, [d for d in dependencies(short, spec.params, _stages(spec)) if d not in spec.notebooks])]
         if missing:
             raise UserError(f"{run_dir}: cannot run {', '.join(spec.notebooks)} yet: {'; '.join(missing)}")
     except UserError:
@@ -161,6 +161,12 @@ def execute_run(
             return _run_notebooks(spec, params, manifest, notebook_dir, kernel_name, stream, log, console)
     finally:
         lock.release()
+
+
+def _stages(spec: RunSpec) -> list[str]:
+    """The run's notebooks as its file lists them plus any asked for by --only (the evaluation waits for
+    prefer when either has it)."""
+    return [*spec.meta.get("notebooks", []), *spec.notebooks]
 
 
 def _run_notebooks(spec, params, manifest, notebook_dir, kernel_name, stream, log, console) -> int:
@@ -182,7 +188,7 @@ def _run_notebooks(spec, params, manifest, notebook_dir, kernel_name, stream, lo
             if entry.get("status") == "completed" and output.is_file():
                 log(f"  {short}: completed in an earlier invocation, skipped (--fresh to redo)")
                 continue
-            blocked = [d for d in dependencies(short, spec.params)
+            blocked = [d for d in dependencies(short, spec.params, _stages(spec))
                        if d in failed or manifest.data["notebooks"].get(d, {}).get("status", "completed") != "completed"]
             if blocked:
                 entry.update(status="skipped", reason=f"{', '.join(blocked)} did not complete")
@@ -219,10 +225,14 @@ def _run_notebooks(spec, params, manifest, notebook_dir, kernel_name, stream, lo
                 log(f"  {short}: FAILED: {type(exc).__name__}: {str(exc).strip()[:300]}")
             entry.update(finished=_now(), wall_s=round(time.perf_counter() - t0, 1))
             if output.is_file():
-                entry["html"] = render_html(output).name
+                try:
+                    entry["html"] = render_html(output).name
+                except Exception as exc:  # nbconvert without its templates, say: the notebook is the report; keep going
+                    entry["html_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+                    log(f"  {short}: HTML copy not written ({entry['html_error']}); the executed notebook is the report")
             manifest.save()
             if entry["status"] == "completed":
-                log(f"  {short}: completed in {entry['wall_s']:.1f} s -> {output.name}, {entry['html']}")
+                log(f"  {short}: completed in {entry['wall_s']:.1f} s -> {output.name}" + (f", {entry['html']}" if "html" in entry else ""))
         entry = None
         return _finish(spec, manifest, invocation, failed, log)
     except KeyboardInterrupt as exc:
