@@ -226,11 +226,12 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
 
 def write_report(results_dir: str | Path, doc_path: str | Path, readme: str | Path | None = None) -> str:
     """Regenerate ``doc_path`` from every results file; refresh the README's headline block if it has one."""
-    from ai2human.bench import gen_report
+    from ai2human.bench import gen_report, stage_report
 
     docs = load_all(results_dir)
     Path(doc_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(doc_path).write_text(markdown(docs) + "\n" + gen_report.markdown(gen_report.load_all(results_dir)), encoding="utf-8")
+    Path(doc_path).write_text(markdown(docs) + "\n" + gen_report.markdown(gen_report.load_all(results_dir)) + "\n"
+                              + stage_report.markdown(stage_report.load_all(results_dir)), encoding="utf-8")
     text = ""
     if docs:
         newest = max(docs, key=lambda pd: pd[1].get("date", ""))[1]
