@@ -20,7 +20,9 @@ OUT=${OUT:-/tmp/gpu_v5_run}
 mkdir -p "$OUT"
 WORK=${WORK:-/dev/shm/ai2human_v5}
 [[ -d /dev/shm && -w /dev/shm ]] || WORK=/tmp/ai2human_v5
-rm -rf "$WORK" && mkdir -p "$WORK"
+# KEEP_WORK=1 (scripts/gpu_stages.sh) keeps the folder and the stand-in model already built there.
+[[ -n "${KEEP_WORK:-}" ]] || { rm -rf "$WORK" && mkdir -p "$WORK"; }
+rm -rf "$WORK/runs"
 LOG=$OUT/v5-log.txt
 : > "$LOG"
 if [[ -n "${CPU_DRY_RUN:-}" ]]; then
@@ -39,7 +41,9 @@ if [[ -n "${CPU_DRY_RUN:-}" ]]; then
          preview_max_new_tokens=8 max_seq_length=512 load_in_4bit=false)
 else
   ROWS=${ROWS:-1200}
-  $PY -m ai2human.bench.v5_run model "$WORK/model" >>"$LOG" 2>&1 || { echo "building the 7B stand-in failed"; tail -30 "$LOG"; exit 1; }
+  if [[ ! -f "$WORK/model/config.json" ]]; then
+    $PY -m ai2human.bench.v5_run model "$WORK/model" >>"$LOG" 2>&1 || { echo "building the 7B stand-in failed"; tail -30 "$LOG"; exit 1; }
+  fi
   $PY -m ai2human.bench.v5_run minilm >>"$LOG" 2>&1 || { echo "the MiniLM stand-in failed"; tail -30 "$LOG"; exit 1; }
   sets+=("model_name=$WORK/model")
   [[ -n "${EVAL_SAMPLES:-}" ]] && sets+=("eval_samples=$EVAL_SAMPLES")
