@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ai2human.bench import stage_report
 
 
@@ -26,3 +28,16 @@ def test_a_stages_file_renders_notebooks_training_evaluation_dpo_and_targets(tmp
     assert "**does not fit** a T4's 15 GiB" in text  # 16.2 GiB reserved
     assert "| evaluation within 300 s | 200 s | yes |" in text
     assert stage_report.markdown([]) == ""
+
+
+@pytest.mark.slow  # loads the tiny model, samples and trains two DPO steps (~10 s on the CI CPU)
+def test_dpo_step_measures_sampling_and_steps_and_saves_after_each_phase():
+    from ai2human.bench.dpo_step import measure
+    from ai2human.models.tiny import TINY_MODEL_NAME
+
+    saved = []
+    doc = measure(TINY_MODEL_NAME, k=2, inputs=2, steps=2, max_length=700, new_tokens=8,
+                  save=lambda d: saved.append(d["phase"]))
+    assert saved[:2] == ["loaded", "sampled"] and saved[-1] == "done" and "dpo step 2" in saved
+    assert doc["steps"] == 2 and doc["seconds_per_step"] > 0 and doc["first_step_s"] > 0
+    assert doc["sample_new_tokens"] == 8 and doc["sample_tokens_per_second"] > 0 and doc["k"] == 2

@@ -45,7 +45,10 @@ def synthetic_pairs(tokenizer, n: int, max_length: int):
                           "rejected": _texts_of(tokenizer, half, 2 * i + 2)} for i in range(n)])
 
 
-def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, new_tokens: int, backend: str = "auto") -> dict:
+def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, new_tokens: int, backend: str = "auto",
+            save=lambda doc: None) -> dict:
+    """The figures in the module docstring; ``save(doc)`` is called after each phase and each DPO step,
+    so a device call cut off at its time limit still returns what was measured."""
     from ai2human.models.hardware import choose_backend, detect_hardware
 
     choice = choose_backend(backend, detect_hardware(), load_in_4bit=True)  # Unsloth first where it runs
@@ -62,7 +65,8 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
     model = add_lora(model, choice, gradient_checkpointing="unsloth", seed=3407, **V5_LORA)
     out = {"backend": choice.backend, "dtype": choice.dtype, "device": torch.cuda.get_device_name(0) if cuda else "cpu",
            "load_s": round(time.perf_counter() - began, 1), "lora_r": V5_LORA["r"], "k": k, "sample_inputs": inputs,
-           "max_length": max_length}
+           "max_length": max_length, "phase": "loaded"}
+    save(out)
 
     sources = [_texts_of(tokenizer, 450, 100 + i) for i in range(inputs)]  # AI texts of the evaluation's length
     if cuda:
@@ -71,7 +75,8 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
                               backend=choice.backend, seed=0)
     out.update(sample_tokens_per_second=round(samples.generation.tokens_per_second, 1),
                sample_batch=samples.generation.batch_size, sample_new_tokens=new_tokens,
-               sample_peak_gib=round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None)
+               sample_peak_gib=round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None, phase="sampled")
+    save(out)
 
     pairs = synthetic_pairs(tokenizer, 4 * (steps + 1), max_length)
     stamps: list[float] = []
@@ -81,6 +86,9 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
             if cuda:
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
+            out.update(phase=f"dpo step {len(stamps)}", step_end_s=[round(t - start, 2) for t in stamps],
+                       peak_reserved_gib=round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None)
+            save(out)
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = DpoSettings(choice=choice, output_dir=scratch, max_steps=steps, max_length=max_length,
@@ -97,7 +105,8 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
                seconds_per_step=round(sum(steady) / len(steady), 2) if steady else None,
                peak_allocated_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
                peak_reserved_gib=round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None,
-               final_loss=next((r["loss"] for r in reversed(trainer.state.log_history) if "loss" in r), None))
+               final_loss=next((r["loss"] for r in reversed(trainer.state.log_history) if "loss" in r), None), phase="done")
+    save(out)
     return out
 
 
@@ -112,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--backend", default="auto")
     args = parser.parse_args(argv)
-    doc = measure(args.model_dir, args.k, args.inputs, args.steps, args.max_length, args.new_tokens, args.backend)
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    def save(doc: dict) -> None:
+        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+
+    doc = measure(args.model_dir, args.k, args.inputs, args.steps, args.max_length, args.new_tokens, args.backend, save)
     print(json.dumps(doc))
     return 0
 
