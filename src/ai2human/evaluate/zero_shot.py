@@ -100,8 +100,11 @@ class SignalCache:
     def __init__(self, model, tokenizer, batch_size: int = 0):
         # 0: 16 texts a pass on a GPU (their logits, 16 x 512 x 152k in 16 bits, are ~2.5 GB: room
         # beside a 4-bit 7B model on a T4), 4 on a CPU.
+        # The evaluation passes eval_batch_size, which may be far larger (a generation batch of 64
+        # would need ~10 GB of logits here): capped at the same 16.
         if not batch_size:
             batch_size = 16 if next(model.parameters()).device.type == "cuda" else 4
+        batch_size = min(batch_size, 16)
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.seen: dict[str, tuple[float, float]] = {}
         self.seconds = 0.0  # the forward passes' wall time: what the zero-shot signals add to a run
