@@ -80,33 +80,35 @@ def summarise(run_dir: str | Path, wall_s: float | None = None, rc: int | None =
             "generation": generation, "cells": cell_times(run_dir), "takeaways": takeaways(run_dir)}
 
 
+def _executed_cells(run_dir: Path):
+    """``(notebook stem, cells)`` of each executed notebook in the run folder that reads as JSON."""
+    for path in sorted(run_dir.glob("0*.ipynb")):
+        try:
+            yield path.stem, json.loads(path.read_text())["cells"]
+        except (OSError, ValueError, KeyError):
+            continue
+
+
 def takeaways(run_dir: Path) -> dict:
     """Each executed notebook's printed "Takeaway:" lines: the figures its report states (the pairs
     stage's tokens/s and pairs/min are only there)."""
-    found = {}
-    for path in sorted(run_dir.glob("0*.ipynb")):
-        try:
-            cells = json.loads(path.read_text())["cells"]
-        except (OSError, ValueError, KeyError):
-            continue
-        lines = [line.strip() for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout"
-                 for line in "".join(out.get("text", "")).splitlines() if line.strip().startswith("Takeaway:")]
-        found[path.stem] = lines
-    return found
+    return {stem: [line.strip() for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout"
+                   for line in "".join(out.get("text", "")).splitlines() if line.strip().startswith("Takeaway:")]
+            for stem, cells in _executed_cells(run_dir)}
 
 
 def cell_times(run_dir: Path, slowest: int = 8) -> dict:
     """Each executed notebook's slowest code cells (papermill's per-cell duration), by first line."""
     times = {}
-    for path in sorted(run_dir.glob("0*.ipynb")):
-        try:
-            cells = json.loads(path.read_text())["cells"]
-        except (OSError, ValueError, KeyError):
-            continue
-        timed = [(round(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0), 1),
-                  "".join(c.get("source", "")).strip().splitlines()[0][:80] if "".join(c.get("source", "")).strip() else "")
-                 for c in cells if c.get("cell_type") == "code"]
-        times[path.stem] = [{"seconds": sec, "cell": first} for sec, first in sorted(timed, reverse=True)[:slowest]]
+    for stem, cells in _executed_cells(run_dir):
+        timed = []
+        for c in cells:
+            if c.get("cell_type") != "code":
+                continue
+            source = "".join(c.get("source", "")).strip()
+            seconds = float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0)
+            timed.append((round(seconds, 1), source.splitlines()[0][:80] if source else ""))
+        times[stem] = [{"seconds": sec, "cell": first} for sec, first in sorted(timed, reverse=True)[:slowest]]
     return times
 
 
