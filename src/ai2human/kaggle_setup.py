@@ -15,24 +15,43 @@ import shutil
 from pathlib import Path
 
 
+DATA_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
+CHECKPOINT_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors")
+
+
 def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: str) -> None:
     """``config`` is the cell's ``AI2HUMAN_KAGGLE`` (filled by a push, empty when opened by hand),
     ``names`` the notebook's globals, ``code`` the attached code data set, ``spec`` what was installed."""
     inputs, working = root / "input", root / "working"
+    found = read_secrets()
+    working.mkdir(parents=True, exist_ok=True)
+    notes = bring_outputs(config, inputs, working)
+    watch_inputs(names, root, code)
+
+    from importlib.metadata import version
+
     build = config.get("build")
+    print(f"ai2human {version('ai2human')} installed from {spec}" + (f" (build {build})" if build else ""))
+    print(f"Kaggle Secrets: {', '.join(found) or 'none attached'}; W&B {os.environ.get('WANDB_MODE', 'online')}")
+    for note in notes:
+        print(note)
 
-    def mounted(slug: str):
-        """/kaggle/input/<slug>, or one to three levels deeper should Kaggle nest its mounts.
 
-        The setup cell has the same lookup: it must find the code data set before anything of
-        ours is installed."""
-        for pattern in (slug, f"*/{slug}", f"*/*/{slug}", f"*/*/*/{slug}"):
-            found = sorted(p for p in inputs.glob(pattern) if p.is_dir())
-            if found:
-                return found[0]
-        return None
+def mounted(inputs: Path, slug: str) -> Path | None:
+    """/kaggle/input/<slug>, or one to three levels deeper should Kaggle nest its mounts.
 
-    # 2. W&B and Hugging Face keys from Kaggle Secrets (Add-ons > Secrets), never from files.
+    The setup cell has the same lookup: it must find the code data set before anything of ours is
+    installed."""
+    for pattern in (slug, f"*/{slug}", f"*/*/{slug}", f"*/*/*/{slug}"):
+        found = sorted(p for p in inputs.glob(pattern) if p.is_dir())
+        if found:
+            return found[0]
+    return None
+
+
+def read_secrets() -> list[str]:
+    """W&B and Hugging Face keys from Kaggle Secrets (Add-ons > Secrets), never from files; the
+    names found. Without a W&B key, W&B runs offline (kept in the output; `wandb sync` uploads it)."""
     found = []
     try:
         from kaggle_secrets import UserSecretsClient
@@ -48,22 +67,25 @@ def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: st
             except Exception:  # not attached to this notebook
                 pass
     if not os.environ.get("WANDB_API_KEY"):
-        os.environ["WANDB_MODE"] = "offline"  # kept in the output; `wandb sync` uploads it later
+        os.environ["WANDB_MODE"] = "offline"
+    return found
 
-    # 3. Earlier kernels' outputs: an evaluation reads the fine-tuning's adapter from run_dir,
-    # and a fine-tuning session resumes from the newest complete checkpoint of its last one.
-    working.mkdir(parents=True, exist_ok=True)
-    notes = []
 
-    def complete(checkpoint: Path) -> bool:
-        # The trainer writes trainer_state.json last: a folder without a readable one was cut off.
-        try:
-            int(checkpoint.name.rsplit("-", 1)[1])
-            json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-        except (IndexError, ValueError, OSError):
-            return False
-        weights = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors")
-        return any((checkpoint / w).is_file() for w in weights)
+def complete(checkpoint: Path) -> bool:
+    """A checkpoint folder the trainer finished: it writes trainer_state.json last."""
+    try:
+        int(checkpoint.name.rsplit("-", 1)[1])
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (IndexError, ValueError, OSError):
+        return False
+    return any((checkpoint / w).is_file() for w in CHECKPOINT_WEIGHTS)
+
+
+def bring_outputs(config: dict, inputs: Path, working: Path) -> list[str]:
+    """Earlier kernels' outputs into ``working``: an evaluation reads the fine-tuning's adapter from
+    run_dir, and a fine-tuning session resumes from the newest complete checkpoint of its last one.
+    Nothing already in ``working`` is replaced. Returns a note per thing copied."""
+    notes: list[str] = []
 
     def resume_from(source: Path) -> None:
         done = [c for c in source.glob("checkpoints/checkpoint-*") if complete(c)]
@@ -84,12 +106,12 @@ def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: st
 
     if "kernel_sources" in config:  # a push: the runner says which source is which
         for slug in config["kernel_sources"]:
-            source = mounted(slug)
+            source = mounted(inputs, slug)
             if source is None:
                 raise RuntimeError(f"The output of {slug} is not attached; push that notebook first.")
             copy_outputs(source)
         if config.get("resume_from"):
-            source = mounted(config["resume_from"])
+            source = mounted(inputs, config["resume_from"])
             if source is None:
                 raise RuntimeError(f"The earlier output of {config['resume_from']} is not attached.")
             resume_from(source)
@@ -97,13 +119,17 @@ def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: st
         for source in sorted(p for p in inputs.iterdir() if (p / "adapter").is_dir() or (p / "checkpoints").is_dir()):
             copy_outputs(source)
             resume_from(source)
+    return notes
 
-    # 4. The data: after each cell, a dataset_path that is not here is looked for among the
-    # attached data sets (the parameters cells run after this one, so it cannot be done now).
-    suffixes = (".csv", ".jsonl", ".json", ".parquet", ".pq")
+
+def watch_inputs(names: dict, root: Path, code: Path | None) -> None:
+    """After each cell, a run_dir under a moved /kaggle (the tests) is moved with it, and a
+    dataset_path that is not here is looked for among the attached data sets (the parameters cells
+    run after this one, so it cannot be done once, now)."""
+    inputs = root / "input"
     outputs = {p.parent for marker in ("__notebook__.ipynb", "adapter", "checkpoints") for p in inputs.glob(f"*/{marker}")}
     data_files = [p for depth in ("*/*", "*/*/*", "*/*/*/*") for p in inputs.glob(depth)
-                  if p.suffix.lower() in suffixes and p.is_file() and not (code and code in p.parents)
+                  if p.suffix.lower() in DATA_SUFFIXES and p.is_file() and not (code and code in p.parents)
                   and not any(o in p.parents for o in outputs)]
     told = set()
 
@@ -139,10 +165,3 @@ def finish(config: dict, names: dict, *, root: Path, code: Path | None, spec: st
     if shell is not None:
         shell.events.register("post_run_cell", find_inputs)
     find_inputs()
-
-    from importlib.metadata import version
-
-    print(f"ai2human {version('ai2human')} installed from {spec}" + (f" (build {build})" if build else ""))
-    print(f"Kaggle Secrets: {', '.join(found) or 'none attached'}; W&B {os.environ.get('WANDB_MODE', 'online')}")
-    for note in notes:
-        print(note)
