@@ -20,47 +20,19 @@ from pathlib import Path
 
 from ai2human.models.tiny import TINY_CONFIG
 
-# config.json of Qwen/Qwen2.5-7B, less the vocabulary-independent details transformers fills in.
+# What every Qwen2.5 config.json shares, then each shape's own sizes.
+QWEN25 = dict(max_position_embeddings=32768, rope_theta=1_000_000.0, rms_norm_eps=1e-6)
 SHAPES = {
-    "qwen2.5-7b": dict(
-        hidden_size=3584,
-        intermediate_size=18944,
-        num_hidden_layers=28,
-        num_attention_heads=28,
-        num_key_value_heads=4,
-        vocab_size=152064,
-        max_position_embeddings=32768,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=False,
-    ),
+    # config.json of Qwen/Qwen2.5-7B, less the vocabulary-independent details transformers fills in.
+    "qwen2.5-7b": dict(QWEN25, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                       num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False),
     # config.json of Qwen/Qwen2.5-0.5B (tied embeddings), for mid-sized generation checks.
-    "qwen2.5-0.5b": dict(
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        vocab_size=151936,
-        max_position_embeddings=32768,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=True,
-    ),
+    "qwen2.5-0.5b": dict(QWEN25, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
     # A small Qwen2 for the GPU notebook checks (scripts/gpu_*_check.sh): big enough for real GPU
     # kernels, small enough to train 20 steps in seconds.
-    "small": dict(
-        hidden_size=512,
-        intermediate_size=1408,
-        num_hidden_layers=4,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        vocab_size=1408,
-        max_position_embeddings=4096,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=False,
-    ),
+    "small": dict(QWEN25, hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8,
+                  num_key_value_heads=2, vocab_size=1408, max_position_embeddings=4096, tie_word_embeddings=False),
     # The demo's tiny Qwen2, for CPU tests of the benchmark itself.
     "tiny": dict(TINY_CONFIG, vocab_size=2112, rms_norm_eps=1e-6),
 }

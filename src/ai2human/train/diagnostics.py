@@ -80,34 +80,30 @@ def _spikes(series: pd.DataFrame, column: str, factor: float) -> list[tuple[int,
     return out
 
 
-def check_grad_spikes(frame: pd.DataFrame, factor: float = GRAD_SPIKE_FACTOR) -> list[Finding]:
-    series = train_series(frame, "grad_norm")
-    spikes = _spikes(series, "grad_norm", factor)
+def _spike_finding(frame: pd.DataFrame, column: str, factor: float, kind: str, label: str, advice: str) -> list[Finding]:
+    """One warning listing the steps where ``column`` jumped above ``factor`` x its running median."""
+    spikes = _spikes(train_series(frame, column), column, factor)
     if not spikes:
         return []
     listed = ", ".join(f"step {s}: {_fmt(v)} (median before {_fmt(m)})" for s, v, m in spikes[:5])
     more = f" and {len(spikes) - 5} more" if len(spikes) > 5 else ""
-    return [Finding(
-        "grad_spike", "warning",
-        f"gradient-norm spike{'s' if len(spikes) > 1 else ''} above {factor:g}x the running median: {listed}{more}",
+    return [Finding(kind, "warning",
+                    f"{label} spike{'s' if len(spikes) > 1 else ''} above {factor:g}x the running median: {listed}{more}",
+                    advice)]
+
+
+def check_grad_spikes(frame: pd.DataFrame, factor: float = GRAD_SPIKE_FACTOR) -> list[Finding]:
+    return _spike_finding(
+        frame, "grad_norm", factor, "grad_spike", "gradient-norm",
         "max_grad_norm clips each update (1.0 by default; lower it to 0.3-0.5 if spikes persist); "
-        "lower learning_rate or raise warmup_steps; look for unusual (very long or garbled) examples",
-    )]
+        "lower learning_rate or raise warmup_steps; look for unusual (very long or garbled) examples")
 
 
 def check_loss_spikes(frame: pd.DataFrame, factor: float = LOSS_SPIKE_FACTOR) -> list[Finding]:
-    series = train_series(frame, "loss")
-    spikes = _spikes(series, "loss", factor)
-    if not spikes:
-        return []
-    listed = ", ".join(f"step {s}: {_fmt(v)} (median before {_fmt(m)})" for s, v, m in spikes[:5])
-    more = f" and {len(spikes) - 5} more" if len(spikes) > 5 else ""
-    return [Finding(
-        "loss_spike", "warning",
-        f"train-loss spike{'s' if len(spikes) > 1 else ''} above {factor:g}x the running median: {listed}{more}",
+    return _spike_finding(
+        frame, "loss", factor, "loss_spike", "train-loss",
         "usually an exploding gradient (see the gradient-norm plot): keep max_grad_norm at 1.0 or lower, "
-        "lower learning_rate, raise warmup_steps; a single spike the loss recovers from is harmless",
-    )]
+        "lower learning_rate, raise warmup_steps; a single spike the loss recovers from is harmless")
 
 
 def check_nan(records: list[dict]) -> list[Finding]:
