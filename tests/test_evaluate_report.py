@@ -39,3 +39,16 @@ def test_demo_report_shows_every_control_and_saves_the_yardstick(demo_run):
     assert "Systems x metrics" in html
     assert not re.findall(r">\s*-?\d+\.\d{4,}\s*<", html), "a table cell shows a number at raw precision (0.519000)"
     assert (demo_run / YARDSTICK).is_file() and metrics["detectors"]["tfidf"]["roc_auc"] >= 0.9
+
+
+def test_demo_report_weighs_the_reward_against_a_held_out_judge(demo_run):
+    """The demo has no preference stage: the section says so and still shows the judge's numbers."""
+    metrics = json.loads((demo_run / EVAL_METRICS).read_text())
+    check = metrics["reward_vs_judge"]
+    assert list(check["systems"]) == ["identity", "base", "finetuned", "human"] and check["dpo_adapter"] is None
+    assert check["judge_quality"]["roc_auc"] >= 0.9 and check["judge_train_rows"] == metrics["rows"]["train"] // 2
+    human, finetuned = check["systems"]["human"], check["systems"]["finetuned"]
+    assert human["judge_human_share"] >= 0.9 and finetuned["held_out_success_rate"] <= 0.05
+    assert all(row["reward_mean"] is None for row in check["systems"].values())  # no reward.joblib: n/a, not 0
+    assert "Takeaway: no DPO adapter was found" in _stdout(demo_run)
+    assert "Reward against a judge it never saw" in _html(demo_run) and "hacking" not in metrics["verdict"]

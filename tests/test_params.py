@@ -143,7 +143,7 @@ def test_run_dir_is_reserved_for_the_runner(tmp_path, nb_dir):
 
 
 def test_bad_notebooks_list(tmp_path, nb_dir):
-    with pytest.raises(ParamsError, match="notebooks: 'train' is not a notebook; choose from eda, pairs, finetune, evaluate"):
+    with pytest.raises(ParamsError, match="notebooks: 'train' is not a notebook; choose from eda, pairs, finetune, prefer, evaluate"):
         resolve_run(_params(tmp_path, "notebooks: [eda, train]\n"), notebook_dir=nb_dir)
 
 
@@ -214,8 +214,8 @@ def test_many_unknown_keys_are_listed_fast_and_capped(tmp_path, nb_dir):
 
 
 @pytest.mark.parametrize("only, needle", [
-    (",", "--only ,: names no notebook; choose from eda, pairs, finetune, evaluate"),
-    ("eval", "--only eval: 'eval' is not a notebook; choose from eda, pairs, finetune, evaluate; did you mean 'evaluate'?"),
+    (",", "--only ,: names no notebook; choose from eda, pairs, finetune, prefer, evaluate"),
+    ("eval", "--only eval: 'eval' is not a notebook; choose from eda, pairs, finetune, prefer, evaluate; did you mean 'evaluate'?"),
 ])
 def test_only_must_name_notebooks(tmp_path, nb_dir, only, needle):
     with pytest.raises(ParamsError) as err:

@@ -144,6 +144,21 @@ RULES: dict[str, Rule] = {
     "preview_samples": integer(0, 1000),
     "preview_max_new_tokens": integer(1, 32_768),
     "hub_model_id": text(r"|[\w.-]+/[\w.-]+", '"" or OWNER/NAME'),
+    # 02b_prefer (DPO after fine-tuning; max_new_tokens, temperature, top_p: shared with 03_evaluate)
+    "dpo_rows": integer(1, BIG),
+    "dpo_k": integer(2, 64, " (best and worst of k samples make a pair)"),
+    "dpo_temperature": number(0, 10, lo_open=True, note=" (greedy would give k identical samples)"),
+    "dpo_min_margin": number(0, 1),
+    "dpo_beta": number(0, 100, lo_open=True),
+    "dpo_sft_weight": number(0, 100, note=" (0: plain DPO)"),
+    "dpo_learning_rate": number(0, 1, lo_open=True),
+    "dpo_max_steps": integer(1, BIG),
+    "dpo_batch_size": integer(1, 4096),
+    "dpo_gradient_accumulation_steps": integer(1, 4096),
+    "dpo_max_length": integer(64, 131_072),
+    "dpo_probe_rows": integer(1, BIG),
+    "dpo_probe_steps": integer(1, BIG),
+    "dpo_gen_batch_size": integer(0, 4096, " (0: sized automatically)"),
     # 03_evaluate
     "eval_samples": integer(0, BIG, " (0: all)"),
     "eval_batch_size": integer(0, 4096, " (0: sized automatically)"),
@@ -182,6 +197,9 @@ def _cross(v: dict) -> list[str]:
             continue
         if has(name, "max_seq_length") and v[name] >= v["max_seq_length"]:
             problems.append(f"{name}: {v[name]} leaves no room for the prompt in max_seq_length {v['max_seq_length']}")
+    if has("dpo_max_length", "max_seq_length") and v["dpo_max_length"] > v["max_seq_length"]:
+        problems.append(f"dpo_max_length: {v['dpo_max_length']} is longer than max_seq_length {v['max_seq_length']}, "
+                        "the context the model is loaded with; lower it or raise max_seq_length")
     if has("report_to"):
         unknown = [r for r in re.split(r"\s*,\s*", v["report_to"].strip()) if r not in REPORTERS]
         if unknown:

@@ -19,7 +19,8 @@ from ai2human.evaluate.entities import ENTITY_KINDS
 RECORD_FIELDS = ("success", "score", "human_proba", "judged_human", "fluent", "fluency_problems", "meaning_kept",
                  "meaning", "similarity", "nearest_is_input", "repeated_trigram_share", "distinct_2", "nonword_share",
                  "ngram_perplexity", "lm_perplexity", "p_human_tfidf", "p_human_fast_detect", "length_ratio",
-                 "not_empty", "not_truncated", "failure")
+                 "not_empty", "not_truncated", "failure",
+                 "reward", "p_human_judge", "held_out_success")  # the last three: reward_vs_judge.per_text
 
 
 def plot_distributions(scores: dict[str, pd.DataFrame], meaning_bar: float):

@@ -12,9 +12,9 @@ import pandas as pd
 
 from ai2human.evaluate.detector import HUMAN_THRESHOLD
 
-SYSTEMS = ("identity", "base", "finetuned", "human")
+SYSTEMS = ("identity", "base", "finetuned", "dpo", "human")  # dpo: only when the preference stage ran
 SYSTEM_LABELS = {"identity": "the unchanged input", "base": "the base model", "finetuned": "the fine-tuned model",
-                 "human": "the human reference"}
+                 "dpo": "the DPO model", "human": "the human reference"}
 
 # metric -> (per-text column, aggregate, what it means). Higher is better unless noted.
 METRICS = {

@@ -2,7 +2,9 @@
 
 The first sentence says whether the system's rewrites succeed and, when they fail, why (a
 degenerate system reads as a failure there, never as "judged human 100%"). The second says
-whether the controls held, i.e. whether the numbers can be trusted on this data.
+whether the controls held, i.e. whether the numbers can be trusted on this data. When the run
+has a DPO model, one more sentence weighs its reward gain against the held-out judge
+(``reward_vs_judge.py``): a reward that rises while the judge does not is called reward hacking.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ai2human.evaluate.yardstick import CONDITIONS, DETECTOR_NAMES, MIN_VOTING_A
 
 DEGENERATE = {CHECK_WORDS[k] for k in ("repeated_trigram_share", "distinct_2", "nonword_share", "no_words")}
 SUCCEEDS = 0.5  # above this success rate a system "succeeds" in the first sentence's words
+REWARD_TOLERANCE = 0.02  # a mean reward, success rate or P(human) "rises" only by more than this (sampling noise)
 
 
 def pct(x: float) -> str:
@@ -62,8 +65,35 @@ def trust_sentence(controls: pd.DataFrame) -> str:
             f"and its {len(neg)} negative controls at most {pct(neg.max())}.")
 
 
+def reward_sentence(check: pd.DataFrame | None, system: str = "finetuned", dpo: str = "dpo") -> str:
+    """The DPO model's reward gain over ``system`` against the held-out judge's; "" without a DPO model.
+
+    ``check``: ``reward_vs_judge.reward_vs_judge``'s table. The judge "rises" when its held-out
+    success rate or its mean P(human) rises by more than REWARD_TOLERANCE.
+    """
+    if check is None or dpo not in check.index or system not in check.index:
+        return ""
+    d, s = check.loc[dpo], check.loc[system]
+    label = SYSTEM_LABELS.get(system, system)
+    judge = (f"the held-out judge's success {pct(s['held_out_success_rate'])} -> {pct(d['held_out_success_rate'])}, "
+             f"its mean P(human) {s['judge_p_human_mean']:.3f} -> {d['judge_p_human_mean']:.3f}")
+    if "fast_detect_human_share" in check:
+        judge += f"; Fast-DetectGPT judges human {pct(s['fast_detect_human_share'])} -> {pct(d['fast_detect_human_share'])}"
+    if d["reward_mean"] != d["reward_mean"] or s["reward_mean"] != s["reward_mean"]:
+        return f"The DPO model could not be checked for reward hacking (the run saved no reward); against {label}: {judge}."
+    reward = f"mean reward {s['reward_mean']:.3f} -> {d['reward_mean']:.3f}"
+    judge_rises = max(d["held_out_success_rate"] - s["held_out_success_rate"],
+                      d["judge_p_human_mean"] - s["judge_p_human_mean"]) > REWARD_TOLERANCE
+    if d["reward_mean"] - s["reward_mean"] <= REWARD_TOLERANCE:
+        return f"DPO did not raise the reward over {label} ({reward}; {judge})."
+    if judge_rises:
+        return f"The held-out judge confirms the DPO gain: the reward and the judge it never saw rise together ({reward}; {judge})."
+    return (f"This looks like reward hacking: DPO raised the reward over {label} ({reward}) but not the held-out judge "
+            f"({judge}); the model learnt the reward's detector, not human-like writing.")
+
+
 def verdict(table: pd.DataFrame, scores: dict[str, pd.DataFrame], quality: dict, controls: pd.DataFrame,
-            system: str = "finetuned") -> str:
+            system: str = "finetuned", reward_check: pd.DataFrame | None = None) -> str:
     """The conclusion the notebook prints and ``eval_metrics.json`` keeps, every figure from the inputs."""
     t = table.T.to_dict()
     s = t[system]
@@ -90,4 +120,6 @@ def verdict(table: pd.DataFrame, scores: dict[str, pd.DataFrame], quality: dict,
         gain = s["success_rate"] - t["base"]["success_rate"]
         lines.append(f"Against the base model without the adapter: success {100 * gain:+.0f} points, "
                      f"mean score {s['score_mean'] - t['base']['score_mean']:+.2f}.")
+    if sentence := reward_sentence(reward_check, system):
+        lines.append(sentence)
     return "\n".join(lines)

@@ -27,20 +27,22 @@ from ai2human.runner.paramsfile import parse_set, read_yaml
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Short names (used by `notebooks:` and `--only`) -> files, in execution order.
-NOTEBOOKS = {"eda": "01_eda.ipynb", "pairs": "01b_pairs.ipynb", "finetune": "02_finetune.ipynb", "evaluate": "03_evaluate.ipynb"}
-# A notebook that reads another's artifacts is skipped when that one fails.
-DEPENDS_ON = {"eda": [], "pairs": [], "finetune": [], "evaluate": ["finetune"]}
-# ... and these read the pairs stage's file when pairs_source is not dataset (otherwise the stage
-# does not run, and a v5 run never waits for it).
+NOTEBOOKS = {"eda": "01_eda.ipynb", "pairs": "01b_pairs.ipynb", "finetune": "02_finetune.ipynb",
+             "prefer": "02b_prefer.ipynb", "evaluate": "03_evaluate.ipynb"}
+# Run when a params file names none; prefer (DPO, issue 19) is opt-in: listed in `notebooks:` or --only.
+DEFAULT_NOTEBOOKS, OPT_IN = ["eda", "pairs", "finetune", "evaluate"], {"prefer"}
+# A notebook that reads another's artifacts is skipped when that one fails (evaluate also waits for prefer when listed).
+DEPENDS_ON = {"eda": [], "pairs": [], "finetune": [], "prefer": ["finetune"], "evaluate": ["finetune"]}
+# ... and these read the pairs stage's file when pairs_source is not dataset (else the stage never runs).
 READS_PAIRS = ("finetune", "evaluate")
 # A stage a notebook folder may lack (the runner's test fixtures hold three notebooks).
-OPTIONAL = {"pairs"}
+OPTIONAL = {"pairs", "prefer"}
 # Set by the runner, never by a params file.
 RESERVED = {"run_dir"}
 # Run metadata: keys a params file may hold that are not notebook parameters. name -> (type, default, help)
 META = {
     "run_name": (str, "", "folder name under runs/; defaults to the params file's stem"),
-    "notebooks": (list, list(NOTEBOOKS), "which notebooks to run, in order: eda, pairs, finetune, evaluate (pairs only runs when pairs_source is not dataset)"),
+    "notebooks": (list, DEFAULT_NOTEBOOKS, "which notebooks to run, in order: eda, pairs, finetune, prefer, evaluate (pairs only runs when pairs_source is not dataset; prefer only when listed)"),
     "description": (str, "", "free text shown in the manifest"),
     "kaggle_accelerator": (str, "NvidiaTeslaT4", "Kaggle accelerator for the GPU notebooks (a P100 is refused: no longer supported)"),
     "kaggle_public": (bool, False, "make the pushed Kaggle kernels public (default private)"),
@@ -50,10 +52,11 @@ META = {
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def dependencies(short: str, params: dict) -> list[str]:
-    """The notebooks ``short`` reads the artifacts of, with these parameter values."""
+def dependencies(short: str, params: dict, stages: list[str] = ()) -> list[str]:
+    """The notebooks ``short`` reads the artifacts of, given the parameters and the run's ``notebooks``."""
     pairs = short in READS_PAIRS and params.get("pairs_source", "dataset") != "dataset"
-    return DEPENDS_ON[short] + (["pairs"] if pairs else [])
+    prefer = short == "evaluate" and "prefer" in stages
+    return DEPENDS_ON[short] + (["prefer"] if prefer else []) + (["pairs"] if pairs else [])
 
 
 @dataclass
@@ -229,16 +232,19 @@ def resolve_run(
 
     meta = {k: default for k, (_, default, _) in META.items()}
     meta["run_name"] = path.stem
-    file_selected = _selection(data.get("notebooks", list(NOTEBOOKS)), "notebooks", list(NOTEBOOKS), problems) or list(NOTEBOOKS)
+    file_selected = _selection(data.get("notebooks", DEFAULT_NOTEBOOKS), "notebooks", list(NOTEBOOKS), problems) or DEFAULT_NOTEBOOKS
     data["notebooks"] = file_selected
     selected = file_selected
-    if only is not None:
-        selected = _selection(only, f"--only {only[:40]}", file_selected, problems) or file_selected
-
+    if only is not None:  # an opt-in stage may be asked for by name; its parameters then count as selected
+        allowed = [s for s in NOTEBOOKS if s in file_selected or s in OPT_IN]
+        selected = _selection(only, f"--only {only[:40]}", allowed, problems) or file_selected
+        file_selected = [s for s in allowed if s in file_selected or s in selected]
     declared = declared_parameters(list(NOTEBOOKS), notebook_dir)
     # Keys are checked against the file's notebooks, not --only's subset, so `--only eda` works
     # with a params file that also sets training parameters.
     in_selected = {k: p for k, p in declared.items() if set(p.notebooks) & set(file_selected)}
+    # An opt-in stage's settings may sit in a file not listing it (demo.yaml's DPO values): checked, not run.
+    dormant = {k: p for k, p in declared.items() if k not in in_selected and set(p.notebooks) <= OPT_IN}
     known = sorted(set(in_selected) | set(META))
     secrets = _secret_problems(data)
     problems += secrets.values() or _secret_lines(path)
@@ -260,6 +266,8 @@ def resolve_run(
                 problems.append(problem)
             else:
                 overrides[key] = float(value) if declared[key].type is float else value
+        elif key in dormant:
+            problems += [p for p in [check_type(key, value, declared[key].type)] if p] or check_values({key: value})
         elif key in declared:
             problems.append(f"{key}: only declared by {', '.join(declared[key].notebooks)}, which this run does not include")
         else:

@@ -15,7 +15,7 @@ from ai2human.rules import format_problems
 from ai2human.runner.params import REPO_ROOT, RunSpec
 
 # Notebooks that load the model for training or generation and so need a GPU for a real model.
-MODEL_NOTEBOOKS = {"pairs", "finetune", "evaluate"}
+MODEL_NOTEBOOKS = {"pairs", "finetune", "prefer", "evaluate"}
 
 
 def _is_path_param(name: str) -> bool:

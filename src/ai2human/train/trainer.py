@@ -184,26 +184,37 @@ def quiet_fractional_resume_warning() -> None:
 def build_trainer(*, model, tokenizer, args, train_dataset, eval_dataset=None, choice, log_path: str | Path,
                   early_stopping_patience: int = 0, callbacks: tuple = ()):
     """TRL's ``SFTTrainer`` (Unsloth's patched one when Unsloth was imported first) with our callbacks."""
-    import datasets
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
 
     callbacks = [log_callback(log_path), *callbacks]
     if early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
-    # TRL's preparation maps (truncate, drop fully masked rows) are no-ops on our tokenised data;
-    # their progress bars would only clutter the report.
+    # TRL's preparation maps (truncate, drop fully masked rows) are no-ops on our tokenised data.
+    trainer = construct_trl_trainer(
+        SFTTrainer,
+        choice,
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    quiet_fractional_resume_warning()
+    return trainer
+
+
+def construct_trl_trainer(trainer_class, choice, **kwargs):
+    """A TRL trainer (``SFTTrainer``, ``DPOTrainer``) built the same way for every stage: its dataset
+    maps without progress bars, QLoRA's trainable weights in fp32 where the GPU lacks bf16, and no
+    per-step printing when the bars are off (the reports plot the log instead)."""
+    import datasets
+
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+        trainer = trainer_class(**kwargs)
     finally:
         if bars:
             datasets.enable_progress_bars()
@@ -213,9 +224,8 @@ def build_trainer(*, model, tokenizer, args, train_dataset, eval_dataset=None, c
         for param in trainer.model.parameters():
             if param.requires_grad:
                 param.data = param.data.float()
-    if args.disable_tqdm:
+    if trainer.args.disable_tqdm:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    quiet_fractional_resume_warning()
     return trainer

@@ -144,7 +144,7 @@ def plan_kernels(spec: RunSpec, out_root: Path, username: str, code: CodeBuild, 
     for short in spec.notebooks:
         title = kernel_title(spec.run_name, short)
         ref = kernel_ref(username, spec.run_name, short)
-        deps = dependencies(short, spec.params)
+        deps = dependencies(short, spec.params, [*spec.meta.get("notebooks", []), *spec.notebooks])
         inputs = [kernel_ref(username, spec.run_name, d) for d in deps]
         resume_from = (resume or {}).get(short, "")
         nb_params = {k: v for k, v in params.items() if k in spec.notebook_params(short)}
