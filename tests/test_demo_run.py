@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ai2human.runner.params import NOTEBOOKS
+from ai2human.runner.params import NOTEBOOKS, resolve_run
+from conftest import REPO
 
-# The demo runs these; the pairs stage is skipped with pairs_source: dataset (tests/test_pairs_notebook.py runs it).
-DEMO_NOTEBOOKS = [short for short in NOTEBOOKS if short != "pairs"]
+# The notebooks the demo runs: the pairs stage is skipped with pairs_source: dataset and the prefer
+# stage runs only when listed (tests/test_pairs_notebook.py and tests/test_prefer_notebook.py run them).
+DEMO_NOTEBOOKS = resolve_run(REPO / "params/demo.yaml").notebooks
 
 pytestmark = pytest.mark.slow
 

@@ -82,3 +82,15 @@ def test_dpo_raises_the_mean_reward_of_fresh_samples_on_held_out_inputs(executed
     change = json.loads((run_dir / rundir.DPO_METRICS).read_text())["reward"]
     assert change["dpo_reward"] > change["sft_reward"], change
     assert "x, higher; mean log10 reward" in _text(nb), "the report's takeaway says so"
+
+
+@pytest.mark.slow
+def test_the_report_carries_no_stderr_progress_or_warnings(executed):
+    """As every demo report (tests/test_demo_run.py): DPO's progress and TRL's warnings stay off the page."""
+    from test_demo_run import NOISE
+
+    _, nb, _ = executed
+    found = [f"cell {i} {o['name']}: {''.join(o['text']).strip()[:160]}" for i, cell in enumerate(nb["cells"])
+             for o in cell.get("outputs", []) if o.get("output_type") == "stream"
+             and (o["name"] == "stderr" or NOISE.search("".join(o["text"])))]
+    assert not found, " | ".join(found)

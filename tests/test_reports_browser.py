@@ -15,12 +15,13 @@ import shutil
 
 import pytest
 
-from ai2human.runner.params import NOTEBOOKS
-
-# The demo runs these; the pairs stage is skipped with pairs_source: dataset (tests/test_pairs_notebook.py runs it).
-DEMO_NOTEBOOKS = [short for short in NOTEBOOKS if short != "pairs"]
+from ai2human.runner.params import NOTEBOOKS, resolve_run
 from conftest import REPO
 from test_app_browser import browser  # noqa: F401  (browser: the shared fixture)
+
+# The notebooks the demo runs: the pairs stage is skipped with pairs_source: dataset and the prefer
+# stage runs only when listed (tests/test_pairs_notebook.py and tests/test_prefer_notebook.py run them).
+DEMO_NOTEBOOKS = resolve_run(REPO / "params/demo.yaml").notebooks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
