@@ -109,8 +109,6 @@ def test_detect_hardware_on_this_machine():
 
 def test_generation_stages_take_transformers_under_auto_without_importing_unsloth(monkeypatch):
     """Evaluation, pairs, score and app generate: auto gives them the faster static-cache engine."""
-    import ai2human.models.hardware as hardware
-
     monkeypatch.setattr(hardware, "_unsloth_imports", lambda: pytest.fail("Unsloth must not be imported for generation"))
     choice = choose_backend("auto", gpu(), load_in_4bit=True, purpose="generate")
     assert choice.backend == "hf" and "generation" in choice.summary()
