@@ -42,6 +42,20 @@ def _images(cells: list[dict]) -> int:
     return sum("image/png" in out.get("data", {}) for out in _outputs(cells))
 
 
+def section_outputs(cells: list[dict]) -> dict[str, list]:
+    """Each `##` section's heading -> the outputs of the code cells under it (the stage notebooks'
+    tests use it too)."""
+    sections: dict[str, list] = {}
+    current = None
+    for cell in cells:
+        source = "".join(cell["source"]).lstrip()
+        if cell["cell_type"] == "markdown" and source.startswith("## "):
+            current = sections.setdefault(source.splitlines()[0], [])
+        elif cell["cell_type"] == "code" and current is not None:
+            current += cell.get("outputs", [])
+    return sections
+
+
 def test_manifest_says_every_notebook_completed(demo_run):
     manifest = json.loads((demo_run / "manifest.json").read_text())
     assert manifest["status"] == "completed"
@@ -84,17 +98,9 @@ def test_reports_carry_no_stderr_progress_or_warnings(demo_run, short):
 def test_every_section_shows_a_result(demo_run, short):
     """Each `##` stage shows something (a table, a figure, a printed line): a reader never meets a
     section whose cells ran silently."""
-    sections: dict[str, int] = {}
-    current = None
-    for cell in _cells(demo_run, short):
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and source.lstrip().startswith("## "):
-            current = source.lstrip().splitlines()[0]
-            sections[current] = 0
-        elif cell["cell_type"] == "code" and current is not None:
-            sections[current] += len(cell.get("outputs", []))
+    sections = section_outputs(_cells(demo_run, short))
     assert len(sections) >= 3
-    silent = [name for name, n in sections.items() if n == 0]
+    silent = [name for name, outputs in sections.items() if not outputs]
     assert not silent, f"{short}: sections without any output: {silent}"
 
 

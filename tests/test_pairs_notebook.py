@@ -14,6 +14,7 @@ from ai2human.pairs.filters import REASONS
 from ai2human.rundir import PAIRS
 from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS
 from conftest import REPO
+from test_demo_run import section_outputs
 
 ROWS = 16
 
@@ -46,13 +47,7 @@ def test_every_cell_ran_quietly_and_the_figure_was_drawn(executed):
     assert all(c["execution_count"] for c in code)
     assert not [o for c in code for o in c["outputs"] if o["output_type"] == "stream" and o["name"] == "stderr"]
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
-    sections, current = {}, None
-    for cell in nb["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and source.startswith("## "):
-            current = sections.setdefault(source.splitlines()[0], [])
-        elif cell["cell_type"] == "code" and current is not None:
-            current += cell["outputs"]
+    sections = section_outputs(nb["cells"])
     assert len(sections) >= 6 and all(sections.values()), f"a section shows nothing: {[k for k, v in sections.items() if not v]}"
 
 

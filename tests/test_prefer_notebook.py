@@ -13,6 +13,7 @@ from ai2human import rundir
 from ai2human.prefer.pairs import read_pairs
 from ai2human.runner.params import NOTEBOOK_DIR, NOTEBOOKS, resolve_run
 from conftest import REPO
+from test_demo_run import section_outputs
 
 DEMO_WITH_PREFER = "notebooks=[eda,pairs,finetune,prefer,evaluate]"
 
@@ -42,13 +43,7 @@ def test_every_section_shows_something_with_a_takeaway_and_figures(executed):
     _, nb, _ = executed
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] for c in code)
-    sections, current = {}, None
-    for cell in nb["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and source.startswith("## "):
-            current = sections.setdefault(source.splitlines()[0], [])
-        elif cell["cell_type"] == "code" and current is not None:
-            current += cell["outputs"]
+    sections = section_outputs(nb["cells"])
     assert len(sections) >= 8 and all(sections.values()), [k for k, v in sections.items() if not v]
     figures = sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
     assert figures >= 2, "the margin histogram and the reward-per-step plots"

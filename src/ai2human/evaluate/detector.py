@@ -33,7 +33,11 @@ class Detector:
         if not texts:
             return np.zeros(0)
         classes = list(self.pipeline.classes_)
-        return self.pipeline.predict_proba(texts)[:, classes.index(1)]
+        return self.pipeline.predict_proba(self.inputs(texts))[:, classes.index(1)]
+
+    def inputs(self, texts: list[str]):
+        """What the pipeline takes: the texts themselves (its first step vectorises them)."""
+        return texts
 
     def save(self, path: str | Path) -> Path:
         return saved.save(self, path)

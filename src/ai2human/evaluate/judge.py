@@ -25,7 +25,7 @@ import pandas as pd
 from ai2human.data.halves import reward_judge_halves
 from ai2human.eda.style import style_features, words
 from ai2human.errors import UserError
-from ai2human.evaluate.detector import detection_quality
+from ai2human.evaluate.detector import Detector, detection_quality
 
 # The style statistics shared with the EDA, less llm_words_per_100w: a word list is what the
 # n-gram detector already sees, and the judge must not share its evidence.
@@ -82,23 +82,17 @@ def feature_table(texts) -> pd.DataFrame:
 
 
 @dataclass
-class HeldOutJudge:
+class HeldOutJudge(Detector):
     """A fitted scikit-learn pipeline over ``feature_table``; class 1 is "human-written".
 
     ``info["rows"]`` lists the file row numbers it was trained on (the ``row`` column), so anyone
     can check that none of them is a row the reward's detector was trained on.
     """
 
-    pipeline: object
     quality: dict = field(default_factory=dict)  # detection_quality on the validation split
-    info: dict = field(default_factory=dict)
 
-    def predict_human_proba(self, texts) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros(0)
-        classes = list(self.pipeline.classes_)
-        return self.pipeline.predict_proba(feature_table(texts).to_numpy())[:, classes.index(1)]
+    def inputs(self, texts: list[str]):
+        return feature_table(texts).to_numpy()
 
 
 def fit_judge(judge_rows: pd.DataFrame, val: pd.DataFrame, seed: int = 0) -> HeldOutJudge:
