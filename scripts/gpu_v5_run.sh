@@ -12,7 +12,8 @@
 #               CPU_DRY_RUN=1 bash scripts/gpu_v5_run.sh
 # Optional: ROWS (synthetic pairs, default 1200 as in issue 14's data), EVAL_SAMPLES (default: the
 # notebook's 100), SETS (extra --set arguments, e.g. SETS="max_steps=10"), ONLY (the runner's --only,
-# e.g. ONLY=finetune,evaluate when one device call cannot hold every notebook).
+# e.g. ONLY=finetune,evaluate when one device call cannot hold every notebook), PARAMS (the params
+# file, default params/v5.yaml; e.g. params/v5-dpo.yaml for the preference stage).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -56,16 +57,17 @@ fi
 args=()
 for s in "${sets[@]}"; do args+=(--set "$s"); done
 [[ -n "${ONLY:-}" ]] && args+=(--only "$ONLY")
-echo "python runner/run.py params/v5.yaml --out $WORK/runs ${args[*]}" | tee -a "$LOG"
+PARAMS=${PARAMS:-params/v5.yaml}
+echo "python runner/run.py $PARAMS --out $WORK/runs ${args[*]}" | tee -a "$LOG"
 start=$SECONDS
 # The device tool kills the call at its limit and returns only what is in $OUT: stop the runner in
 # time (RUN_LIMIT seconds from the script's start, default 540) so the summary below is still written.
 limit=$(( ${RUN_LIMIT:-540} - SECONDS ))
-timeout --signal=TERM --kill-after=15 "$limit" $PY runner/run.py params/v5.yaml --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1
+timeout --signal=TERM --kill-after=15 "$limit" $PY runner/run.py "$PARAMS" --out "$WORK/runs" "${args[@]}" >>"$LOG" 2>&1
 rc=$?
 $PY -m ai2human.bench.v5_run summary "$WORK/runs/v5" "$OUT/v5-summary.json" --wall $((SECONDS - start)) --rc $rc \
   --t4 "${T4:-0}" | tee -a "$LOG"
-for f in manifest.json train_metrics.json eval_metrics.json; do
+for f in manifest.json train_metrics.json dpo_metrics.json eval_metrics.json; do
   [[ -f "$WORK/runs/v5/$f" ]] && cp "$WORK/runs/v5/$f" "$OUT/v5-$f"
 done
 echo "runner exit $rc after $((SECONDS - start)) s; $OUT/v5-summary.json"

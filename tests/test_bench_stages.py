@@ -15,8 +15,10 @@ def test_a_stages_file_renders_notebooks_training_evaluation_dpo_and_targets(tmp
                               "evaluation_s": 12.0, "evaluations": 5, "trainable_share": 0.0053},
                     "generation": {"generation": {"base": {"tokens_per_second": 900, "texts": 100, "max_new_tokens": 512, "batch_size": 49}},
                                    "zero_shot": {"texts_scored": 800, "seconds": 20.0, "batch_size": 16}},
-                    "takeaways": {"01b_pairs": ["Takeaway: 64 texts restyled at 700 tokens/s (40 pairs/min)"]}},
-        "dpo": {"backend": "unsloth", "pairs": 8, "max_length": 2048, "seconds_per_step": 3.2, "peak_reserved_gib": 16.2}}],
+                    "takeaways": {"01b_pairs": ["Takeaway: 64 texts restyled at 700 tokens/s (40 pairs/min)"],
+                                  "02b_prefer": ["Takeaway: 4 DPO steps at 1.87 s per step"]}},
+        "dpo": {"backend": "unsloth", "pairs": 8, "max_length": 2048, "seconds_per_step": 3.2, "peak_reserved_gib": 16.2},
+        "notes": ["The path ran:", "- the adapter was saved"]}],
         "targets": [{"target": "evaluation within 300 s", "measured": "200 s", "met": True}]}
     (tmp_path / "2026-12-01-h200-stages.json").write_text(json.dumps(doc))
     (tmp_path / "2026-12-01-other.json").write_text(json.dumps({"kind": "generation"}))  # another section's file
@@ -25,6 +27,8 @@ def test_a_stages_file_renders_notebooks_training_evaluation_dpo_and_targets(tmp
     assert "12.0 s (10% of the fine-tuning notebook's 120 s)" in text
     assert "800 distinct texts scored in 20.0 s at batch 16, 10% of the evaluation notebook" in text
     assert "- 64 texts restyled at 700 tokens/s (40 pairs/min)" in text
+    assert "- 4 DPO steps at 1.87 s per step" in text
+    assert "- The path ran:\n  - the adapter was saved" in text  # a "- " note is a sub-item of the one before
     assert "**does not fit** a T4's 15 GiB" in text  # 16.2 GiB reserved
     assert "| evaluation within 300 s | 200 s | yes |" in text
     assert stage_report.markdown([]) == ""

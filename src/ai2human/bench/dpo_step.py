@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,7 +47,7 @@ def synthetic_pairs(tokenizer, n: int, max_length: int):
 
 
 def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, new_tokens: int, backend: str = "auto",
-            save=lambda doc: None) -> dict:
+            save=lambda doc: None, accumulation: int = 4) -> dict:
     """The figures in the module docstring; ``save(doc)`` is called after each phase and each DPO step,
     so a device call cut off at its time limit still returns what was measured."""
     from ai2human.models.hardware import choose_backend, detect_hardware
@@ -78,7 +79,7 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
                sample_peak_gib=round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None, phase="sampled")
     save(out)
 
-    pairs = synthetic_pairs(tokenizer, 4 * (steps + 1), max_length)
+    pairs = synthetic_pairs(tokenizer, accumulation * (steps + 1), max_length)
     stamps: list[float] = []
 
     class Clock(TrainerCallback):
@@ -92,7 +93,7 @@ def measure(model_dir: str, k: int, inputs: int, steps: int, max_length: int, ne
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = DpoSettings(choice=choice, output_dir=scratch, max_steps=steps, max_length=max_length,
-                               per_device_train_batch_size=1, gradient_accumulation_steps=4)
+                               per_device_train_batch_size=1, gradient_accumulation_steps=accumulation)
         trainer = build_dpo_trainer(model, tokenizer, pairs, settings, callbacks=(Clock(),))
         if cuda:
             torch.cuda.empty_cache()
@@ -120,11 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--accumulation", type=int, default=4, help="pairs per DPO step (batch 1); v5-dpo.yaml uses 8")
     args = parser.parse_args(argv)
+    began = time.perf_counter()
+
     def save(doc: dict) -> None:
         Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+        # One line per phase in the log: a call cut off at its limit still shows where the time went.
+        print(f"[dpo_step {time.perf_counter() - began:7.1f} s] {doc['phase']}", file=sys.stderr, flush=True)
 
-    doc = measure(args.model_dir, args.k, args.inputs, args.steps, args.max_length, args.new_tokens, args.backend, save)
+    doc = measure(args.model_dir, args.k, args.inputs, args.steps, args.max_length, args.new_tokens, args.backend, save,
+                  args.accumulation)
     print(json.dumps(doc))
     return 0
 

@@ -80,9 +80,11 @@ def _evaluation(summary: dict) -> list[str]:
     return lines
 
 
-def _pairs(summary: dict) -> list[str]:
-    found = (summary.get("takeaways") or {}).get("01b_pairs") or []
-    return [f"- {line.removeprefix('Takeaway: ')}" for line in found]
+def _takeaways(summary: dict) -> list[str]:
+    """The pairs and prefer notebooks' own takeaways: their figures (tokens/s, pairs/min, s per DPO step)."""
+    found = [line for name in ("01b_pairs", "02b_prefer") for line in (summary.get("takeaways") or {}).get(name) or []]
+    lines = [line.removeprefix("Takeaway: ") for line in found]
+    return [f"- {line[:1].upper()}{line[1:]}" for line in lines]
 
 
 def _dpo(dpo: dict) -> list[str]:
@@ -121,10 +123,11 @@ def markdown(docs: list[tuple[Path, dict]]) -> str:
                 out += [_notebooks(summary), ""]
             finetune_s = ((summary.get("notebooks") or {}).get("finetune") or {}).get("wall_s") or run.get("finetune_wall_s")
             out += _training(summary.get("train") or run.get("train") or {}, finetune_s)
-            out += _evaluation(summary) + _pairs(summary)
+            out += _evaluation(summary) + _takeaways(summary)
             if run.get("dpo"):
                 out += _dpo(run["dpo"])
-            out += [f"- {note}" for note in run.get("notes", [])] + [""]
+            # A note that starts with "- " continues the one before it as a sub-item.
+            out += [f"  {note}" if note.startswith("- ") else f"- {note}" for note in run.get("notes", [])] + [""]
         targets = doc.get("targets") or []
         if targets:
             out += ["| target | measured | met |", "|---|---|---|",
