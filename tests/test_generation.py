@@ -188,9 +188,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_answer(tiny, prompts, mo
         generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=5, engine="plain")
 
 
-def test_a_cache_left_on_the_model_is_dropped_before_the_batch_is_sized(tiny, prompts):
-    """A static cache kept from an earlier call would shrink the next call's automatic batch."""
+def test_batch_size_is_the_largest_batch_that_ran(tiny, prompts):
     model, tokenizer = tiny
-    model._cache = object()  # what some transformers releases leave behind
-    generate(model, tokenizer, prompts[:2], max_new_tokens=2, temperature=0)
-    assert model.__dict__.get("_cache") is None
+    result = generate(model, tokenizer, prompts, max_new_tokens=2, batch_size=4, engine="plain")
+    assert result.batch_size == 3  # five prompts at a batch of 4 run as 3 + 2

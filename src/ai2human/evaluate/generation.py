@@ -20,6 +20,7 @@ from ai2human.evaluate.gen_attention import packed_decode_attention
 from ai2human.evaluate.gen_batching import auto_batch_size, free_bytes, plan_batches
 from ai2human.evaluate.gen_dequant import dequantized_linears
 from ai2human.evaluate.gen_engines import choose_engine, engine_kwargs, engine_session
+from ai2human.evaluate.gen_lora import fused_lora
 
 # A base model that does not stop tends to start the next Alpaca block; what follows it is not part
 # of its answer. The runaway still shows as hit_limit (no EOS), so nothing is hidden.
@@ -34,7 +35,7 @@ class GenerationResult:
     new_tokens: list[int]  # generated tokens per text, up to and including its EOS
     hit_limit: list[bool]  # True: reached max_new_tokens without EOS (the text is truncated)
     seconds: float  # wall time of the generate calls only (no tokenisation or decoding)
-    batch_size: int = 1
+    batch_size: int = 1  # the largest batch that ran (a batch of 49 plans 100 prompts as 34 + 33 + 33)
     settings: dict = field(default_factory=dict)
     token_ids: list[list[int]] = field(default_factory=list)  # each response's ids, up to (not incl.) its EOS
 
@@ -98,25 +99,6 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def release_kept_cache(model) -> int:
-    """Drop the static KV cache transformers may keep on the model between ``generate`` calls.
-
-    Some transformers releases keep the last static cache (``_cache``) on the model to reuse it; the
-    next call's automatic batch then counts those gigabytes as taken. On the H200 under the T4 cap the
-    evaluation's base pass (batch 49) left ~3 GB behind and the fine-tuned pass got a batch of 17
-    (914 vs 269 tokens/s). Returns how many modules held one.
-    """
-    held = [m for m in model.modules() if m.__dict__.get("_cache") is not None] if hasattr(model, "modules") else []
-    for module in held:
-        module._cache = None
-    if held:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    return len(held)
-
-
 def generate(
     model,
     tokenizer,
@@ -143,7 +125,8 @@ def generate(
     (``gen_engines``: auto, plain, static, unsloth; ``graphs`` replays Unsloth's step as CUDA graphs:
     same tokens, no faster at the evaluation's batch when measured, so off by default);
     ``dequantize`` (None: on CUDA, except for Unsloth) runs 4-bit layers as 16-bit matmuls (``gen_dequant``);
-    ``packed_attention`` decodes without copying KV heads out per query head (``gen_attention``).
+    ``packed_attention`` decodes without copying KV heads out per query head (``gen_attention``);
+    an active LoRA adds its update in two 16-bit kernels (``gen_lora``; not with Unsloth's own path).
     ``min_new_tokens`` (= ``max_new_tokens``) forces fixed-length outputs for speed benchmarks.
     Extra keyword arguments go to ``model.generate`` unchanged.
     """
@@ -177,16 +160,15 @@ def generate(
         dequantize = device.type == "cuda" and engine != "unsloth"
     previous_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # new tokens of every row then start at the same column
-    seconds, used_batch = 0.0, batch_size
+    seconds, largest = 0.0, 0
     try:
         torch.manual_seed(seed)
         with engine_session(model, engine, device.type, graphs), \
                 packed_decode_attention(model, enabled=packed_attention and engine != "unsloth") as info["packed_attention"], \
-                dequantized_linears(model, free_bytes(device), enabled=dequantize) as info["dequantize"]:
-            release_kept_cache(model)  # a static cache an earlier call left on the model is not free memory
+                dequantized_linears(model, free_bytes(device), enabled=dequantize) as info["dequantize"], \
+                fused_lora(model, enabled=engine != "unsloth") as info["lora_fused_layers"]:
             if batch_size == 0:  # sized after the 16-bit copies took their memory
-                batch_size = used_batch = auto_batch_size(model.config, _dtype_bytes(model), lengths, max_new_tokens,
-                                                          free_bytes(device))
+                batch_size = auto_batch_size(model.config, _dtype_bytes(model), lengths, max_new_tokens, free_bytes(device))
                 info["batch_auto"] = True
             pending = plan_batches(order, batch_size)
             while pending:
@@ -204,12 +186,12 @@ def generate(
                         raise
                     del batch
                     torch.cuda.empty_cache()
-                    used_batch = (len(rows) + 1) // 2
-                    pending = plan_batches(rows + [i for b in pending for i in b], used_batch)
+                    pending = plan_batches(rows + [i for b in pending for i in b], (len(rows) + 1) // 2)
                     continue
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 seconds += time.perf_counter() - began
+                largest = max(largest, len(rows))
                 generated = output[:, batch["input_ids"].shape[1] :].tolist()
                 for i, ids in zip(rows, generated):
                     stop = next((k for k, t in enumerate(ids) if t in eos_ids), None)
@@ -221,5 +203,4 @@ def generate(
                     texts[i] = cut_at_template(text) if stop_at_template else text.strip()
     finally:
         tokenizer.padding_side = previous_side
-        release_kept_cache(model)
-    return GenerationResult(texts, new_tokens, hit_limit, seconds, min(batch_size, used_batch), info, token_ids)
+    return GenerationResult(texts, new_tokens, hit_limit, seconds, largest, info, token_ids)
