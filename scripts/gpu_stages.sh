@@ -16,18 +16,12 @@
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
-OUT=${OUT:-/tmp/gpu_stages}
-mkdir -p "$OUT"
-WORK=${WORK:-/dev/shm/ai2human_v5}
-[[ -d /dev/shm && -w /dev/shm ]] || WORK=/tmp/ai2human_v5
-rm -rf "$WORK" && mkdir -p "$WORK"
-LOG=$OUT/stages-log.txt
-: > "$LOG"
+source scripts/gpu_work.sh /tmp/gpu_stages stages-log.txt
 if [[ -n "${CPU_DRY_RUN:-}" ]]; then  # this script's plumbing on a CPU: the tiny model, seconds of work
-  PY=${PYTHON:-.venv/bin/python} SKIP_INSTALL=1 T4=0 MODEL=local:tiny-qwen2
+  T4=0 MODEL=local:tiny-qwen2
   DPO_ARGS=(--max-length 700 --new-tokens 16 --inputs 2) STYLER=(styler_model=local:tiny-qwen2 styler_max_new_tokens=32)
 else
-  PY=${PYTHON:-python3} MODEL=$WORK/model DPO_ARGS=(${DPO_EXTRA:-}) STYLER=("styler_model=$WORK/model")
+  MODEL=$WORK/model DPO_ARGS=(${DPO_EXTRA:-}) STYLER=("styler_model=$WORK/model")
 fi
 source scripts/gpu_env.sh
 T4=${T4-15}

@@ -17,20 +17,9 @@
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
-OUT=${OUT:-/tmp/gpu_v5_run}
-mkdir -p "$OUT"
-WORK=${WORK:-/dev/shm/ai2human_v5}
-[[ -d /dev/shm && -w /dev/shm ]] || WORK=/tmp/ai2human_v5
 # KEEP_WORK=1 (scripts/gpu_stages.sh) keeps the folder and the stand-in model already built there.
-[[ -n "${KEEP_WORK:-}" ]] || { rm -rf "$WORK" && mkdir -p "$WORK"; }
+source scripts/gpu_work.sh /tmp/gpu_v5_run v5-log.txt
 rm -rf "$WORK/runs"
-LOG=$OUT/v5-log.txt
-: > "$LOG"
-if [[ -n "${CPU_DRY_RUN:-}" ]]; then
-  PY=${PYTHON:-.venv/bin/python} SKIP_INSTALL=1
-else
-  PY=${PYTHON:-python3}
-fi
 source scripts/gpu_env.sh
 export AI2HUMAN_CACHE=$WORK/cache
 install_kernel

@@ -21,6 +21,26 @@ def run_cli(*args: str, cwd: Path = REPO, timeout: int = 900, env: dict | None =
     )
 
 
+def kaggle_dry_run(params: str, tmp_path: Path) -> tuple[list[str], dict[str, dict], Path]:
+    """``run.py PARAMS --kaggle --dry-run`` with no Kaggle credentials: the notebooks it would push in
+    order (short names), each kernel's ``kernel-metadata.json`` by short name, and the kernels folder."""
+    import json
+
+    from ai2human.runner.params import NOTEBOOKS
+
+    run = Path(params).stem
+    out = tmp_path / "runs"
+    proc = run_cli(params, "--kaggle", "--dry-run", "--out", str(out),
+                   env={"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": str(tmp_path / "nokaggle")})
+    assert proc.returncode == 0, proc.stderr
+    pushes = [line for line in proc.stdout.splitlines() if line.strip().startswith("- push ")]
+    order = [p.split(f"ai2human-{run}-")[1].split()[0] for p in pushes]
+    kernels = out / run / "kaggle"
+    meta = {short: json.loads((kernels / NOTEBOOKS[short].removesuffix(".ipynb") / "kernel-metadata.json").read_text())
+            for short in order}
+    return order, meta, kernels
+
+
 def pytest_collection_modifyitems(items):
     """A test that reads the demo run (built on first use) or drives a browser is slow: `make unit`
     (-m "not slow and not browser") must never start the demo because one test forgot its marker.

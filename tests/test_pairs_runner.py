@@ -9,7 +9,7 @@ import pytest
 
 from ai2human.errors import ParamsError
 from ai2human.runner.params import NOTEBOOKS, dependencies, resolve_run
-from conftest import REPO, run_cli
+from conftest import REPO, kaggle_dry_run
 
 
 def test_the_stage_runs_between_eda_and_finetune_only_when_pairs_source_asks_for_it():
@@ -55,16 +55,9 @@ def test_the_styler_budget_is_not_checked_where_the_pairs_stage_does_not_run():
 
 
 def test_kaggle_dry_run_of_v5_reverse_renders_four_kernels_in_order(tmp_path):
-    out = tmp_path / "runs"
-    proc = run_cli("params/v5-reverse.yaml", "--kaggle", "--dry-run", "--out", str(out),
-                   env={"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": str(tmp_path / "nokaggle")})
-    assert proc.returncode == 0, proc.stderr
-    pushes = [line for line in proc.stdout.splitlines() if line.strip().startswith("- push ")]
-    assert [p.split("ai2human-v5-reverse-")[1].split()[0] for p in pushes] == ["eda", "pairs", "finetune", "evaluate"]
-    kernels = out / "v5-reverse" / "kaggle"
-    sources = {short: json.loads((kernels / NOTEBOOKS[short].removesuffix(".ipynb") / "kernel-metadata.json").read_text())["kernel_sources"]
-               for short in ("eda", "pairs", "finetune", "evaluate")}
-    suffix = {short: [s.rsplit("-", 1)[1] for s in refs] for short, refs in sources.items()}
+    order, meta, kernels = kaggle_dry_run("params/v5-reverse.yaml", tmp_path)
+    assert order == ["eda", "pairs", "finetune", "evaluate"]
+    suffix = {short: [s.rsplit("-", 1)[1] for s in m["kernel_sources"]] for short, m in meta.items()}
     assert suffix == {"eda": [], "pairs": [], "finetune": ["pairs"], "evaluate": ["finetune", "pairs"]}
     rendered = json.loads((kernels / "01b_pairs" / "01b_pairs.ipynb").read_text())
     injected = "".join("".join(c["source"]) for c in rendered["cells"] if "injected-parameters" in c["metadata"].get("tags", []))

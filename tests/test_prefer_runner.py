@@ -9,7 +9,7 @@ import pytest
 
 from ai2human.errors import ParamsError
 from ai2human.runner.params import NOTEBOOKS, dependencies, resolve_run
-from conftest import REPO, run_cli
+from conftest import REPO, kaggle_dry_run, run_cli
 
 DEMO_WITH_PREFER = "notebooks=[eda,pairs,finetune,prefer,evaluate]"
 
@@ -70,16 +70,8 @@ def test_cli_refuses_a_bad_dpo_value_with_one_line_and_exit_2(tmp_path, bad):
 
 
 def test_kaggle_dry_run_of_v5_dpo_renders_four_kernels_in_order(tmp_path):
-    out = tmp_path / "runs"
-    proc = run_cli("params/v5-dpo.yaml", "--kaggle", "--dry-run", "--out", str(out),
-                   env={"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": str(tmp_path / "nokaggle")})
-    assert proc.returncode == 0, proc.stderr
-    pushes = [line for line in proc.stdout.splitlines() if line.strip().startswith("- push ")]
-    assert [p.split("ai2human-v5-dpo-")[1].split()[0] for p in pushes] == ["eda", "finetune", "prefer", "evaluate"]
-    kernels = out / "v5-dpo" / "kaggle"
-    pushed = ("eda", "finetune", "prefer", "evaluate")
-    meta = {short: json.loads((kernels / NOTEBOOKS[short].removesuffix(".ipynb") / "kernel-metadata.json").read_text())
-            for short in pushed}
+    order, meta, kernels = kaggle_dry_run("params/v5-dpo.yaml", tmp_path)
+    assert order == ["eda", "finetune", "prefer", "evaluate"]
     suffix = {short: [s.rsplit("-", 1)[1] for s in m["kernel_sources"]] for short, m in meta.items()}
     assert suffix == {"eda": [], "finetune": [], "prefer": ["finetune"], "evaluate": ["finetune", "prefer"]}
     assert meta["prefer"]["enable_gpu"], "DPO trains a 7B model: a GPU kernel"
